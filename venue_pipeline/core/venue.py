@@ -1,0 +1,31 @@
+"""The venue as the domain sees it, detached from the database row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Venue:
+    """A venue to enrich; lat/lng are None until it is geocoded."""
+
+    id: int
+    name: str
+    slug: str
+    city_slug: str
+    city_name: str
+    address: str | None = None
+    postcode: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.lat is not None and self.lng is not None
+
+    @property
+    def full_address(self) -> str:
+        """The one-line address providers geocode: address, postcode and country."""
+        parts = [p for p in (self.address, self.postcode, self.country) if p]
+        return ", ".join(parts) if parts else f"{self.name}, {self.city_name}"

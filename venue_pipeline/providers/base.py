@@ -1,0 +1,104 @@
+"""What every provider client is and returns, so the core never sees a wire format."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Mapping, Protocol
+
+import httpx
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A candidate place as a provider describes it (geocode or search result)."""
+
+    provider: str
+    place_id: str
+    name: str
+    lat: float | None
+    lng: float | None
+    address: str | None = None
+    house_number: str | None = None
+    street: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    categories: tuple[str, ...] = ()
+    result_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRef:
+    """A provider photo: a stable key for dedupe and a reference that holds no secret."""
+
+    provider: str
+    photo_key: str
+    reference: str
+    width: int | None = None
+    height: int | None = None
+    attribution: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    """One provider or CDN call, as the api_calls ledger records it."""
+
+    provider: str
+    endpoint: str
+    status_code: int | None
+    error_type: str | None
+    cost: float
+    duration_ms: int
+    called_at: datetime
+
+
+class CallLedger(Protocol):
+    """Where calls are recorded and daily usage is read from (the store, or memory in tests)."""
+
+    def calls_today(self, provider: str) -> int: ...
+
+    def record(self, call: ApiCall) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """Per-provider configuration; api_key comes from the environment only."""
+
+    name: str
+    api_key: str | None = None
+    enabled: bool = True
+    rate_per_second: float = 10.0
+    daily_quota: int | None = None
+    timeout_s: float = 10.0
+    costs: Mapping[str, float] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+class ProviderClient(ABC):
+    """One provider's API: geocode, search near a point, list photos, build a photo download."""
+
+    name: ClassVar[str]
+    supports_photos: ClassVar[bool] = False
+    photo_hosts: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient, ledger: CallLedger) -> None:
+        self.settings = settings
+        self.http = http
+        self.ledger = ledger
+
+    @abstractmethod
+    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
+        """Address (or 'name, address') to places with IDs and coordinates."""
+
+    @abstractmethod
+    async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:
+        """Places named like `name` near a point: the candidates a matcher chooses from."""
+
+    async def photos(self, place_id: str) -> list[PhotoRef]:
+        """The photos the provider holds for a place (empty for ID-only providers)."""
+        return []
+
+    def photo_request(self, ref: PhotoRef, *, max_px: int = 1600) -> httpx.Request:
+        """The download request for a photo; secrets are added here, at request time only."""
+        raise NotImplementedError(f"{self.name} has no photos")

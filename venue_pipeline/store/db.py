@@ -1,0 +1,113 @@
+"""Engine, sessions and schema upgrades for the venue database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def normalize_url(url: str) -> str:
+    """Pins psycopg2 for bare postgresql:// URLs: SQLAlchemy 2.1 would pick psycopg 3, which we don't ship."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL and a busy timeout let a run and the UI read while another process writes."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+def get_engine(url: str) -> Engine:
+    """One pooled engine per URL per process."""
+    url = normalize_url(url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            parsed = make_url(url)
+            if parsed.get_backend_name() == "sqlite":
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"timeout": 30})
+                _configure_sqlite(engine)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            _engines[url] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Closes every pooled connection (tests, and before a process forks)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Creates or upgrades the schema in place; returns the revision now applied."""
+    engine = get_engine(url)
+    command.upgrade(_alembic_config(engine), revision)
+    return current_revision(url)
+
+
+def current_revision(url: str) -> str | None:
+    """The schema revision the database is at (None before the first upgrade)."""
+    with get_engine(url).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    """The newest revision this version of the code ships."""
+    engine = create_engine("sqlite://")
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
+def session_factory(url: str) -> sessionmaker[Session]:
+    """Sessions that keep loaded values after commit (results outlive the transaction)."""
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

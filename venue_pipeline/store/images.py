@@ -1,0 +1,257 @@
+"""venue_images rows: discovery upserts under gallery caps, upload tasks, and upload outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from venue_pipeline.core.errors import classify
+from venue_pipeline.core.gallery import (
+    FAILED,
+    PENDING,
+    PERMANENTLY_FAILED,
+    UPLOADED,
+    ImageTask,
+    UploadOutcome,
+)
+from venue_pipeline.core.recovery import after_failure
+from venue_pipeline.providers.base import PhotoRef
+from venue_pipeline.store.schema import UploadAttemptRow, VenueImageRow, VenueRow
+
+MAX_PER_PROVIDER = 10
+MAX_PER_VENUE = 25
+
+
+@dataclass
+class DiscoveryCounts:
+    """What one venue's discovery changed in its stored gallery."""
+
+    new: int = 0
+    updated: int = 0
+    capped: int = 0
+
+
+def _insert_ignoring_conflicts(session: Session, rows: list[dict]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on (venue, provider, photo key): a concurrent twin is never added."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(VenueImageRow).values(rows)
+    stmt = stmt.on_conflict_do_nothing(index_elements=["venue_id", "provider", "photo_key"])
+    result = session.execute(stmt)
+    return int(result.rowcount or 0)
+
+
+def save_discovered(
+    session: Session,
+    venue_id: int,
+    provider: str,
+    place_id: str,
+    refs: Sequence[PhotoRef],
+    score: Callable[[int | None, int | None], float],
+    *,
+    now: datetime | None = None,
+    max_per_provider: int = MAX_PER_PROVIDER,
+    max_per_venue: int = MAX_PER_VENUE,
+) -> DiscoveryCounts:
+    """Updates known photos in place and adds new ones best-first while the stored gallery is under its caps."""
+    now = now or datetime.now(timezone.utc)
+    counts = DiscoveryCounts()
+    gallery = list(session.scalars(select(VenueImageRow).where(VenueImageRow.venue_id == venue_id)))
+    known = {(r.provider, r.photo_key): r for r in gallery}
+    live = [r for r in gallery if r.status != PERMANENTLY_FAILED]
+    per_provider = sum(1 for r in live if r.provider == provider)
+    total = len(live)
+    fresh: list[tuple[float, PhotoRef]] = []
+    for ref in refs:
+        row = known.get((provider, ref.photo_key))
+        if row is not None:
+            if row.reference != ref.reference or row.width != ref.width or row.height != ref.height:
+                row.reference = ref.reference
+                row.width, row.height = ref.width, ref.height
+                row.quality_score = score(ref.width, ref.height)
+                row.attribution = ref.attribution
+                counts.updated += 1
+            row.reference_fetched_at = now
+            row.place_id = place_id
+            row.updated_at = now
+            continue
+        fresh.append((score(ref.width, ref.height), ref))
+    fresh.sort(key=lambda item: -item[0])
+    new_rows: list[dict] = []
+    seen: set[str] = set()
+    for quality, ref in fresh:
+        if ref.photo_key in seen:
+            continue
+        seen.add(ref.photo_key)
+        if per_provider >= max_per_provider or total >= max_per_venue:
+            counts.capped += 1
+            continue
+        new_rows.append(
+            dict(
+                venue_id=venue_id,
+                provider=provider,
+                photo_key=ref.photo_key,
+                place_id=place_id,
+                reference=ref.reference,
+                reference_fetched_at=now,
+                width=ref.width,
+                height=ref.height,
+                quality_score=quality,
+                attribution=ref.attribution,
+                status=PENDING,
+                attempts=0,
+                discovered_at=now,
+                updated_at=now,
+            )
+        )
+        per_provider += 1
+        total += 1
+    session.flush()
+    counts.new = _insert_ignoring_conflicts(session, new_rows)
+    renumber_positions(session, venue_id)
+    return counts
+
+
+def renumber_positions(session: Session, venue_id: int) -> None:
+    """Gallery order is quality across providers, best first; retired images have no position."""
+    rows = list(session.scalars(select(VenueImageRow).where(VenueImageRow.venue_id == venue_id)))
+    rows.sort(key=lambda r: (-r.quality_score, r.provider, r.photo_key))
+    position = 1
+    for row in rows:
+        if row.status == PERMANENTLY_FAILED:
+            row.position = None
+            continue
+        row.position = position
+        position += 1
+    session.flush()
+
+
+def upload_tasks(
+    session: Session,
+    *,
+    city_slug: str | None = None,
+    venue_ids: Sequence[int] | None = None,
+    image_ids: Sequence[int] | None = None,
+    statuses: Iterable[str] = (PENDING,),
+    due_before: datetime | None = None,
+    providers: Sequence[str] | None = None,
+) -> list[ImageTask]:
+    """Images to upload: by status, and for failed ones only those whose next_retry_at has passed."""
+    stmt = select(VenueImageRow, VenueRow.slug).join(VenueRow, VenueRow.id == VenueImageRow.venue_id)
+    statuses = list(statuses)
+    conditions = []
+    if PENDING in statuses:
+        conditions.append(VenueImageRow.status == PENDING)
+    if FAILED in statuses:
+        failed = VenueImageRow.status == FAILED
+        if due_before is not None:
+            failed = and_(
+                failed,
+                or_(VenueImageRow.next_retry_at.is_(None), VenueImageRow.next_retry_at <= due_before),
+            )
+        conditions.append(failed)
+    if PERMANENTLY_FAILED in statuses:
+        conditions.append(VenueImageRow.status == PERMANENTLY_FAILED)
+    if not conditions:
+        return []
+    stmt = stmt.where(or_(*conditions))
+    if city_slug is not None:
+        stmt = stmt.where(VenueRow.city_slug == city_slug)
+    if venue_ids:
+        stmt = stmt.where(VenueImageRow.venue_id.in_(list(venue_ids)))
+    if image_ids:
+        stmt = stmt.where(VenueImageRow.id.in_(list(image_ids)))
+    if providers:
+        stmt = stmt.where(VenueImageRow.provider.in_(list(providers)))
+    stmt = stmt.order_by(VenueImageRow.venue_id, VenueImageRow.position, VenueImageRow.id)
+    return [
+        ImageTask(
+            image_id=row.id,
+            venue_id=row.venue_id,
+            venue_slug=slug,
+            provider=row.provider,
+            photo_key=row.photo_key,
+            reference=row.reference,
+            width=row.width,
+            height=row.height,
+            attempts=row.attempts,
+            reference_fetched_at=row.reference_fetched_at,
+            place_id=row.place_id,
+        )
+        for row, slug in session.execute(stmt)
+    ]
+
+
+def apply_outcome(
+    session: Session,
+    outcome: UploadOutcome,
+    *,
+    run_id: str | None,
+    is_retry: bool = False,
+    max_attempts: int = 3,
+) -> str | None:
+    """Writes one attempt and moves the image's status with compare-and-set, so an image already
+    uploaded by a concurrent run is never downgraded; returns the new status (None if skipped)."""
+    now = datetime.now(timezone.utc)
+    row = session.get(VenueImageRow, outcome.image_id)
+    if row is None:
+        return None
+    session.add(
+        UploadAttemptRow(
+            image_id=outcome.image_id,
+            run_id=run_id,
+            is_retry=is_retry,
+            started_at=outcome.started_at,
+            outcome=UPLOADED if outcome.ok else FAILED,
+            error_type=outcome.error_type,
+            status_code=outcome.status_code,
+            message=outcome.message,
+            duration_ms=outcome.duration_ms,
+        )
+    )
+    attempts = row.attempts + 1
+    if outcome.ok:
+        values = dict(
+            status=UPLOADED,
+            attempts=attempts,
+            cdn_url=outcome.cdn_url,
+            cdn_path=outcome.cdn_path,
+            error_type=None,
+            error_class=None,
+            status_code=None,
+            error_message=None,
+            next_retry_at=None,
+            uploaded_at=now,
+            updated_at=now,
+        )
+        if outcome.width and outcome.height:
+            values.update(width=outcome.width, height=outcome.height)
+        new_status = UPLOADED
+    else:
+        new_status, next_retry = after_failure(outcome.error_type, attempts, now, max_attempts=max_attempts)
+        values = dict(
+            status=new_status,
+            attempts=attempts,
+            error_type=outcome.error_type,
+            error_class=classify(outcome.error_type).value,
+            status_code=outcome.status_code,
+            error_message=(outcome.message or "")[:2000],
+            next_retry_at=next_retry,
+            updated_at=now,
+        )
+    result = session.execute(
+        update(VenueImageRow)
+        .where(VenueImageRow.id == outcome.image_id, VenueImageRow.status != UPLOADED)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    session.expire(row)
+    return new_status if result.rowcount else None

@@ -1,0 +1,77 @@
+"""Provider ID rows: one per (venue, provider), matched or a recorded rejection with its scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from venue_pipeline.store.schema import ProviderIdRow
+
+MATCHED = "matched"
+NO_MATCH = "no_match"
+AMBIGUOUS = "ambiguous"
+DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class IdRecord:
+    """What the ID stage concluded for one venue at one provider."""
+
+    venue_id: int
+    provider: str
+    status: str
+    method: str
+    place_id: str | None = None
+    score: float | None = None
+    details: dict[str, Any] | None = None
+    next_search_at: datetime | None = None
+
+
+def ids_for(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, ProviderIdRow]]:
+    """Every stored provider row of the given venues, by venue then provider."""
+    out: dict[int, dict[str, ProviderIdRow]] = {}
+    ids = list(venue_ids)
+    for start in range(0, len(ids), 500):
+        stmt = select(ProviderIdRow).where(ProviderIdRow.venue_id.in_(ids[start : start + 500]))
+        for row in session.scalars(stmt):
+            out.setdefault(row.venue_id, {})[row.provider] = row
+    return out
+
+
+def matched_ids(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """The matched place IDs only: what photo discovery may use."""
+    return {
+        vid: {p: r.place_id for p, r in rows.items() if r.status == MATCHED and r.place_id}
+        for vid, rows in ids_for(session, venue_ids).items()
+    }
+
+
+def save(session: Session, records: Iterable[IdRecord], now: datetime | None = None) -> int:
+    """Upserts ID records; a matched ID is never replaced by a later rejection or deferral."""
+    now = now or datetime.now(timezone.utc)
+    records = list(records)
+    existing = ids_for(session, sorted({r.venue_id for r in records}))
+    written = 0
+    for rec in records:
+        row = existing.get(rec.venue_id, {}).get(rec.provider)
+        if row is not None and row.status == MATCHED and rec.status != MATCHED:
+            continue
+        if row is None:
+            row = ProviderIdRow(venue_id=rec.venue_id, provider=rec.provider)
+            session.add(row)
+            existing.setdefault(rec.venue_id, {})[rec.provider] = row
+        row.status = rec.status
+        row.method = rec.method
+        row.place_id = rec.place_id if rec.status == MATCHED else None
+        row.score = rec.score
+        row.details = rec.details
+        row.matched_at = now
+        row.next_search_at = rec.next_search_at
+        written += 1
+    session.flush()
+    return written

@@ -1,0 +1,236 @@
+"""Failure-report aggregates, computed in SQL (GROUP BY over indexed columns) so they stay fast on big stores."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import case, distinct, func, select
+from sqlalchemy.orm import Session
+
+from venue_pipeline.core.errors import ERROR_CLASS, ErrorClass
+from venue_pipeline.core.gallery import FAILED, PERMANENTLY_FAILED, UPLOADED
+from venue_pipeline.store.calls import utc_day
+from venue_pipeline.store.schema import (
+    ApiCallRow,
+    FailureReportRow,
+    ProviderIdRow,
+    RunFailureRow,
+    UploadAttemptRow,
+    VenueImageRow,
+    VenueRow,
+)
+
+TRANSIENT_TYPES = [t.value for t, c in ERROR_CLASS.items() if c is ErrorClass.TRANSIENT]
+FAILED_STATES = (FAILED, PERMANENTLY_FAILED)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    stmt = select(VenueImageRow.status, func.count()).group_by(VenueImageRow.status)
+    return {status: n for status, n in session.execute(stmt)}
+
+
+def failures_by_provider_and_type(session: Session) -> list[dict[str, Any]]:
+    stmt = (
+        select(VenueImageRow.provider, VenueImageRow.error_type, VenueImageRow.status, func.count())
+        .where(VenueImageRow.status.in_(FAILED_STATES))
+        .group_by(VenueImageRow.provider, VenueImageRow.error_type, VenueImageRow.status)
+        .order_by(func.count().desc(), VenueImageRow.provider)
+    )
+    return [
+        {"provider": p, "error_type": e or "unknown_error", "status": s, "count": n}
+        for p, e, s, n in session.execute(stmt)
+    ]
+
+
+def failure_classes(session: Session) -> dict[str, int]:
+    """Venues with failures, failed images, and venues with transient / permanent / ambiguous failures."""
+    failed = VenueImageRow.status.in_(FAILED_STATES)
+    stmt = select(
+        func.count(distinct(VenueImageRow.venue_id)),
+        func.count(),
+        func.count(distinct(case((VenueImageRow.error_class == "transient", VenueImageRow.venue_id)))),
+        func.count(distinct(case((VenueImageRow.error_class == "permanent", VenueImageRow.venue_id)))),
+        func.count(distinct(case((VenueImageRow.error_class == "ambiguous", VenueImageRow.venue_id)))),
+    ).where(failed)
+    venues, images, transient, permanent, ambiguous = session.execute(stmt).one()
+    return {
+        "venues_with_failures": venues,
+        "failed_images": images,
+        "venues_with_transient": transient,
+        "venues_with_permanent": permanent,
+        "venues_with_ambiguous": ambiguous,
+    }
+
+
+def partial_failure_venues(session: Session, limit: int = 50) -> list[dict[str, Any]]:
+    """Venues with some images uploaded and some failed, ranked by the seeds' priority score:
+    failed x 10 + failure rate % + 20 when any failure is transient."""
+    is_failed = case((VenueImageRow.status.in_(FAILED_STATES), 1), else_=0)
+    is_uploaded = case((VenueImageRow.status == UPLOADED, 1), else_=0)
+    is_transient = case(
+        ((VenueImageRow.status == FAILED) & (VenueImageRow.error_class == "transient"), 1), else_=0
+    )
+    agg = (
+        select(
+            VenueImageRow.venue_id.label("venue_id"),
+            func.sum(is_failed).label("failed"),
+            func.sum(is_uploaded).label("uploaded"),
+            func.max(is_transient).label("transient"),
+        )
+        .group_by(VenueImageRow.venue_id)
+        .subquery()
+    )
+    rate = 100.0 * agg.c.failed / func.nullif(agg.c.failed + agg.c.uploaded, 0)
+    priority = agg.c.failed * 10 + rate + 20 * agg.c.transient
+    stmt = (
+        select(
+            VenueRow.id,
+            VenueRow.name,
+            VenueRow.city_slug,
+            agg.c.failed,
+            agg.c.uploaded,
+            rate.label("rate"),
+            agg.c.transient,
+            priority.label("priority"),
+        )
+        .join(agg, agg.c.venue_id == VenueRow.id)
+        .where(agg.c.failed > 0, agg.c.uploaded > 0)
+        .order_by(priority.desc(), VenueRow.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "venue_id": vid,
+            "name": name,
+            "city": city,
+            "failed": int(failed),
+            "uploaded": int(uploaded),
+            "failure_rate_pct": round(float(rate), 1),
+            "has_transient": bool(transient),
+            "priority": round(float(prio), 1),
+        }
+        for vid, name, city, failed, uploaded, rate, transient, prio in session.execute(stmt)
+    ]
+
+
+def coverage_by_city(session: Session) -> list[dict[str, Any]]:
+    """Per city: venues, venues with an uploaded image, venues with two or more provider IDs."""
+    with_images = (
+        select(VenueImageRow.venue_id).where(VenueImageRow.status == UPLOADED).distinct().subquery()
+    )
+    id_counts = (
+        select(ProviderIdRow.venue_id, func.count().label("n"))
+        .where(ProviderIdRow.status == "matched")
+        .group_by(ProviderIdRow.venue_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            VenueRow.city_slug,
+            func.count(VenueRow.id),
+            func.count(with_images.c.venue_id),
+            func.sum(case((id_counts.c.n >= 2, 1), else_=0)),
+        )
+        .outerjoin(with_images, with_images.c.venue_id == VenueRow.id)
+        .outerjoin(id_counts, id_counts.c.venue_id == VenueRow.id)
+        .group_by(VenueRow.city_slug)
+        .order_by(VenueRow.city_slug)
+    )
+    out = []
+    for city, venues, imaged, multi in session.execute(stmt):
+        out.append(
+            {
+                "city": city,
+                "venues": venues,
+                "with_images": imaged,
+                "coverage_pct": round(100.0 * imaged / venues, 1) if venues else 0.0,
+                "with_2plus_ids": int(multi or 0),
+            }
+        )
+    return out
+
+
+def retry_stats(session: Session) -> dict[str, Any]:
+    """Retry success rate and retries per venue, from upload_attempts."""
+    ok = func.sum(case((UploadAttemptRow.outcome == UPLOADED, 1), else_=0))
+    total, succeeded = session.execute(
+        select(func.count(), ok).where(UploadAttemptRow.is_retry.is_(True))
+    ).one()
+    venues = session.scalar(
+        select(func.count(distinct(VenueImageRow.venue_id)))
+        .select_from(UploadAttemptRow)
+        .join(VenueImageRow, VenueImageRow.id == UploadAttemptRow.image_id)
+        .where(UploadAttemptRow.is_retry.is_(True))
+    )
+    total = int(total or 0)
+    return {
+        "retry_attempts": total,
+        "retry_successes": int(succeeded or 0),
+        "retry_success_rate_pct": round(100.0 * int(succeeded or 0) / total, 1) if total else None,
+        "retries_per_venue": round(total / venues, 2) if venues else 0.0,
+    }
+
+
+def cost_and_health(session: Session, quotas: dict[str, int | None]) -> list[dict[str, Any]]:
+    """Calls, errors, cost and today's quota use per provider (WARN at 80 %, ERROR at 95 % of a daily quota)."""
+    today = utc_day()
+    is_error = case((ApiCallRow.error_type.is_not(None), 1), else_=0)
+    is_today = case((ApiCallRow.day == today, 1), else_=0)
+    stmt = (
+        select(
+            ApiCallRow.provider,
+            func.count(),
+            func.sum(is_error),
+            func.sum(ApiCallRow.cost),
+            func.sum(is_today),
+        )
+        .group_by(ApiCallRow.provider)
+        .order_by(ApiCallRow.provider)
+    )
+    out = []
+    for provider, calls, errors, cost, today_calls in session.execute(stmt):
+        quota = quotas.get(provider)
+        used = round(100.0 * int(today_calls or 0) / quota, 1) if quota else None
+        level = "OK"
+        if used is not None and used >= 95:
+            level = "ERROR"
+        elif used is not None and used >= 80:
+            level = "WARN"
+        out.append(
+            {
+                "provider": provider,
+                "calls": calls,
+                "errors": int(errors or 0),
+                "cost_usd": round(float(cost or 0.0), 4),
+                "calls_today": int(today_calls or 0),
+                "daily_quota": quota,
+                "quota_used_pct": used,
+                "health": level,
+            }
+        )
+    return out
+
+
+def daily_trend(session: Session, days: int = 14) -> list[dict[str, Any]]:
+    """Upload attempts per day by outcome, newest last."""
+    day = func.date(UploadAttemptRow.started_at)
+    ok = func.sum(case((UploadAttemptRow.outcome == UPLOADED, 1), else_=0))
+    stmt = select(day, func.count(), ok).group_by(day).order_by(day.desc()).limit(days)
+    rows = [
+        {"day": str(d)[:10], "attempts": n, "uploaded": int(u or 0), "failed": n - int(u or 0)}
+        for d, n, u in session.execute(stmt)
+    ]
+    return list(reversed(rows))
+
+
+def run_failures(session: Session) -> int:
+    return int(session.scalar(select(func.count(RunFailureRow.id))) or 0)
+
+
+def save_snapshot(session: Session, summary: dict[str, Any], run_id: str | None) -> int:
+    row = FailureReportRow(created_at=datetime.now(timezone.utc), run_id=run_id, summary=summary)
+    session.add(row)
+    session.flush()
+    return row.id
+

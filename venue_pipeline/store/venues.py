@@ -1,0 +1,140 @@
+"""Venue queries: import upserts keyed by (source, external id), and reads for a city or a list of ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from venue_pipeline.core.importer import VenueInput
+from venue_pipeline.core.slugs import venue_slug
+from venue_pipeline.core.venue import Venue
+from venue_pipeline.store.schema import VenueRow
+
+_UPDATABLE = ("name", "address", "postcode", "city_slug", "city_name", "country")
+
+
+@dataclass
+class UpsertResult:
+    """What an import changed, and which cities it brought (they become Dagster partitions)."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    cities: dict[str, str] = field(default_factory=dict)
+
+
+def to_venue(row: VenueRow) -> Venue:
+    return Venue(
+        id=row.id,
+        name=row.name,
+        slug=row.slug,
+        city_slug=row.city_slug,
+        city_name=row.city_name,
+        address=row.address,
+        postcode=row.postcode,
+        country=row.country,
+        lat=row.lat,
+        lng=row.lng,
+    )
+
+
+def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime | None = None) -> UpsertResult:
+    """Inserts new venues and updates changed ones; coordinates an import lacks never erase known ones."""
+    now = now or datetime.now(timezone.utc)
+    result = UpsertResult()
+    batch = list(inputs)
+    keys = {(v.source, v.external_id) for v in batch}
+    existing: dict[tuple[str, str], VenueRow] = {}
+    sources = {s for s, _ in keys}
+    for source in sources:
+        ids = [e for s, e in keys if s == source]
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            rows = session.scalars(
+                select(VenueRow).where(VenueRow.source == source, VenueRow.external_id.in_(chunk))
+            )
+            existing.update({(r.source, r.external_id): r for r in rows})
+    for item in batch:
+        result.cities[item.city_slug] = item.city_name
+        row = existing.get((item.source, item.external_id))
+        if row is None:
+            row = VenueRow(
+                source=item.source,
+                external_id=item.external_id,
+                name=item.name,
+                slug=venue_slug(item.name, item.city_name, item.external_id, source=item.source),
+                address=item.address,
+                postcode=item.postcode,
+                city_slug=item.city_slug,
+                city_name=item.city_name,
+                country=item.country,
+                lat=item.lat,
+                lng=item.lng,
+                needs_geocoding=item.lat is None or item.lng is None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            existing[(item.source, item.external_id)] = row
+            result.inserted += 1
+            continue
+        changed = False
+        for attr in _UPDATABLE:
+            value = getattr(item, attr)
+            if getattr(row, attr) != value:
+                setattr(row, attr, value)
+                changed = True
+        if item.lat is not None and item.lng is not None and (row.lat, row.lng) != (item.lat, item.lng):
+            row.lat, row.lng, row.needs_geocoding = item.lat, item.lng, False
+            changed = True
+        if changed:
+            row.updated_at = now
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    session.flush()
+    return result
+
+
+def list_venues(
+    session: Session, *, city_slug: str | None = None, venue_ids: Sequence[int] | None = None
+) -> list[Venue]:
+    """Venues of a city and/or an explicit id list, in id order."""
+    stmt = select(VenueRow).order_by(VenueRow.id)
+    if city_slug is not None:
+        stmt = stmt.where(VenueRow.city_slug == city_slug)
+    if venue_ids:
+        stmt = stmt.where(VenueRow.id.in_(list(venue_ids)))
+    return [to_venue(r) for r in session.scalars(stmt)]
+
+
+def set_coordinates(session: Session, venue_id: int, lat: float, lng: float) -> None:
+    """Stores geocoded coordinates and clears the geocoding flag."""
+    row = session.get(VenueRow, venue_id)
+    if row is None:
+        return
+    row.lat, row.lng, row.needs_geocoding = lat, lng, False
+    row.updated_at = datetime.now(timezone.utc)
+
+
+def mark_images_checked(session: Session, venue_ids: Iterable[int], when: datetime | None = None) -> None:
+    """Records when a venue's photos were last discovered (the staleness clock)."""
+    when = when or datetime.now(timezone.utc)
+    ids = list(venue_ids)
+    for start in range(0, len(ids), 500):
+        for row in session.scalars(select(VenueRow).where(VenueRow.id.in_(ids[start : start + 500]))):
+            row.images_checked_at = when
+
+
+def cities(session: Session) -> list[tuple[str, str, int]]:
+    """(slug, display name, venue count) of every city, by slug."""
+    stmt = (
+        select(VenueRow.city_slug, func.min(VenueRow.city_name), func.count(VenueRow.id))
+        .group_by(VenueRow.city_slug)
+        .order_by(VenueRow.city_slug)
+    )
+    return [(slug, name, count) for slug, name, count in session.execute(stmt)]
