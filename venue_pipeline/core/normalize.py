@@ -1,0 +1,140 @@
+"""Name and address normalisation, so providers' spelling differences do not look like different places."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Trailing words that say what kind of place it is rather than which one. They are stripped from
+# the end of a name only, one at a time, and never when they are all that is left ("The Bar").
+GENERIC_SUFFIXES: frozenset[str] = frozenset(
+    {
+        "pub", "inn", "bar", "restaurant", "cafe", "coffee", "tavern", "hotel", "grill", "bistro",
+        "kitchen", "brewery", "taproom", "lounge", "club", "house", "diner", "eatery", "pizzeria",
+        "ltd", "limited", "llc", "inc", "co", "company", "corp", "plc", "and", "the",
+    }
+)
+
+# Leading words dropped from a name ("The Anchor" is "Anchor").
+LEADING_ARTICLES: frozenset[str] = frozenset({"the", "ye", "le", "la", "el"})
+
+# Words that, added to another place's name, usually name a part of it rather than the place
+# ("Bellefield Hall Gym", "PNC Park Home Plate", "Station Square Garage"): a different photo subject.
+SUB_PLACE_WORDS: frozenset[str] = frozenset(
+    {
+        "at", "library", "gym", "room", "rooms", "floor", "lounge", "garage", "parking", "lot", "pool",
+        "court", "courts", "ballroom", "cinema", "lab", "laboratory", "trail", "trails", "underpass",
+        "turnaround", "bookstore", "rectory", "nursery", "courtyard", "fitness", "optical", "circle",
+        "ramp", "stop", "entrance", "exit", "lobby", "terrace", "patio", "deck", "stage", "wing",
+        "annex", "cafeteria", "dining", "smoking", "area", "field", "playground", "gate", "platform",
+        "booth", "suite", "studio", "auditorium", "classroom", "dorm", "residence", "halls", "tower",
+        "building", "pavilion", "shelter", "fountain", "statue", "memorial", "garden", "gardens",
+        "gallery", "galleries", "atm", "clinic",
+    }
+)
+
+# Abbreviations inside names written out one way ("St Anne" / "Saint Anne", "Mt." / "Mount").
+NAME_ABBREVIATIONS: dict[str, str] = {
+    "st": "saint", "ste": "sainte", "mt": "mount", "ft": "fort", "ctr": "center", "centre": "center",
+    "theater": "theatre", "apts": "apartments", "apt": "apartments", "univ": "university",
+    "bros": "brothers", "dept": "department", "intl": "international", "assoc": "associates",
+    "hosp": "hospital", "elem": "elementary", "sch": "school", "ave": "avenue", "rd": "road",
+    "sq": "square",
+}
+
+# Street-type spellings folded to one form for address comparison.
+ADDRESS_ABBREVIATIONS: dict[str, str] = {
+    "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd", "boulevard": "blvd",
+    "drive": "dr", "lane": "ln", "place": "pl", "square": "sq", "court": "ct", "terrace": "ter",
+    "highway": "hwy", "parkway": "pkwy", "crescent": "cres", "circle": "cir", "close": "cl",
+    "north": "n", "south": "s", "east": "e", "west": "w", "saint": "st", "mount": "mt",
+    "first": "1st", "second": "2nd", "third": "3rd", "fourth": "4th", "fifth": "5th",
+    "sixth": "6th", "seventh": "7th", "eighth": "8th", "ninth": "9th", "tenth": "10th",
+}
+
+# Unit / floor noise in street addresses ("Suite 200", "#4", "Fl 2").
+_UNIT_RE = re.compile(r"\b(?:suite|ste|unit|apt|floor|fl|room|rm)\b\.?\s*[\w-]+|#\s*[\w-]+", re.IGNORECASE)
+_RANGE_RE = re.compile(r"\b(\d+[A-Za-z]?)\s*-\s*\d+[A-Za-z]?\b")
+_HOUSE_NUMBER_RE = re.compile(r"^\d+[a-z]?(?:-\d+[a-z]?)?$")
+_APOSTROPHES = str.maketrans({"'": "", "\u2019": "", "\u2018": "", "`": "", "\u00b4": ""})
+
+
+def fold(text: str | None) -> str:
+    """Lower-case ASCII-ish text with accents removed and all punctuation as single spaces."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.casefold().translate(_APOSTROPHES)
+    text = text.replace("&", " and ").replace("+", " and ")
+    text = re.sub(r"[^\w\s]|_", " ", text)
+    return " ".join(text.split())
+
+
+def normalize_name(name: str | None) -> str:
+    """A place name as compared: folded, leading article dropped ("The Anchor" -> "anchor")."""
+    tokens = [NAME_ABBREVIATIONS.get(t, t) for t in fold(name).split()]
+    while len(tokens) > 1 and tokens[0] in LEADING_ARTICLES:
+        tokens = tokens[1:]
+    return " ".join(tokens)
+
+
+def core_name(name: str | None) -> str:
+    """The distinctive part of a name: generic trailing words removed ("Anchor Inn" -> "anchor")."""
+    tokens = normalize_name(name).split()
+    while len(tokens) > 1 and tokens[-1] in GENERIC_SUFFIXES:
+        tokens = tokens[:-1]
+    return " ".join(tokens)
+
+
+def normalize_postcode(postcode: str | None) -> str:
+    """Postcodes compared without spaces or case; US ZIP+4 and float artefacts ("15237.0") trimmed."""
+    if not postcode:
+        return ""
+    text = str(postcode).strip().upper()
+    if re.fullmatch(r"\d+\.0+", text):
+        text = text.split(".")[0]
+    text = re.sub(r"[^0-9A-Z]", "", text)
+    if re.fullmatch(r"\d{9}", text):
+        text = text[:5]
+    return text
+
+
+def split_address(address: str | None) -> tuple[str, str]:
+    """(house number, street) from a one-line address, in either "10 High St" or "High St, 10" order."""
+    if not address:
+        return "", ""
+    address = _RANGE_RE.sub(r"\1", address)
+    parts = [fold(_UNIT_RE.sub(" ", p)) for p in address.split(",")]
+    parts = [p for p in parts if p]
+    if not parts:
+        return "", ""
+    # OSM style: "Picardy Place, 10" (the number is its own trailing part).
+    if len(parts) >= 2 and _HOUSE_NUMBER_RE.match(parts[1].replace(" ", "")):
+        return parts[1].replace(" ", ""), normalize_street(parts[0])
+    tokens = parts[0].split()
+    if tokens and _HOUSE_NUMBER_RE.match(tokens[0]):
+        return tokens[0], normalize_street(" ".join(tokens[1:]))
+    if len(tokens) >= 2 and _HOUSE_NUMBER_RE.match(tokens[-1]) and not re.fullmatch(r"\d+(st|nd|rd|th)", tokens[-1]):
+        return tokens[-1], normalize_street(" ".join(tokens[:-1]))
+    return "", normalize_street(" ".join(tokens))
+
+
+def normalize_house_number(number: str | None) -> str:
+    """House numbers compared folded; a range "12-14" keeps its first number."""
+    if not number:
+        return ""
+    return fold(str(number).split("-")[0]).replace(" ", "")
+
+
+def normalize_street(street: str | None) -> str:
+    """A street name with its type and direction words abbreviated one way."""
+    return " ".join(ADDRESS_ABBREVIATIONS.get(t, t) for t in fold(street).split())
+
+
+def category_tokens(categories: tuple[str, ...] | list[str]) -> frozenset[str]:
+    """Category labels as a bag of folded words ("Bar > Pub", "catering.pub" -> {"bar", "pub", "catering"})."""
+    out: set[str] = set()
+    for cat in categories:
+        out.update(t for t in fold(cat).split() if len(t) > 2 and t not in {"and", "the", "other"})
+    return frozenset(out)
