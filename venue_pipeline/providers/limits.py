@@ -1,0 +1,106 @@
+"""Per-provider pacing (token bucket, Retry-After pause) and the daily quota, so calls are scheduled, never slept on one by one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from aiolimiter import AsyncLimiter
+
+from venue_pipeline.core.errors import QuotaExhausted
+from venue_pipeline.providers.base import CallLedger
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A provider's request rate and daily call budget (None: no daily cap)."""
+
+    rate_per_second: float
+    daily_quota: int | None = None
+
+
+# Free-tier / seeded limits from the original system (original_system.md §1.3).
+DEFAULT_LIMITS: dict[str, Limits] = {
+    "here": Limits(rate_per_second=10.0, daily_quota=None),
+    "geoapify": Limits(rate_per_second=5.0, daily_quota=3000),
+    "foursquare": Limits(rate_per_second=1.0, daily_quota=500),
+    "google_places": Limits(rate_per_second=50.0, daily_quota=None),
+}
+
+
+def _bucket(rate_per_second: float) -> AsyncLimiter:
+    """A leaky bucket of `rate_per_second`; below 1/s it allows one call per 1/rate seconds."""
+    if rate_per_second <= 0:
+        raise ValueError(f"rate_per_second must be positive, got {rate_per_second}")
+    capacity = max(1.0, rate_per_second)
+    return AsyncLimiter(capacity, capacity / rate_per_second)
+
+
+class ProviderLimiter:
+    """Everything that paces one provider in this process, shared by all tasks of its client.
+
+    The daily quota is the ledger's count of today's calls (which holds across runs and restarts)
+    plus the attempts of this process that are under way and not yet recorded.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        rate_per_second: float,
+        daily_quota: int | None,
+        ledger: CallLedger,
+    ) -> None:
+        self.provider = provider
+        self.rate_per_second = rate_per_second
+        self.daily_quota = daily_quota
+        self._ledger = ledger
+        self._bucket: AsyncLimiter | None = None
+        self._bucket_loop: asyncio.AbstractEventLoop | None = None
+        self._not_before = 0.0  # time.monotonic() before which nobody calls (Retry-After)
+        self._in_flight = 0  # attempts reserved but not yet recorded in the ledger
+
+    # -- quota -------------------------------------------------------------------------------
+    def calls_used_today(self) -> int:
+        """Calls counted against today's quota: the ledger's count plus attempts not yet recorded."""
+        return self._ledger.calls_today(self.provider) + self._in_flight
+
+    def reserve(self) -> None:
+        """Holds one attempt against the daily quota, or raises QuotaExhausted before any request.
+
+        Every reserve() is paired with a release() once the attempt is recorded in the ledger (or
+        abandoned), so concurrent tasks cannot overrun the quota between check and record.
+        """
+        if self.daily_quota is not None and self.calls_used_today() >= self.daily_quota:
+            raise QuotaExhausted(self.provider, self.daily_quota)
+        self._in_flight += 1
+
+    def release(self) -> None:
+        """Ends a reservation: the attempt is now in the ledger's count, or was never sent."""
+        self._in_flight = max(0, self._in_flight - 1)
+
+    # -- pacing ------------------------------------------------------------------------------
+    def pause_for(self, seconds: float) -> None:
+        """Makes every task of this provider wait `seconds` from now (a Retry-After answer)."""
+        if seconds > 0:
+            self._not_before = max(self._not_before, time.monotonic() + seconds)
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left of the current Retry-After pause (0 when none)."""
+        return max(0.0, self._not_before - time.monotonic())
+
+    async def wait_turn(self) -> None:
+        """Waits out any shared pause, then takes a token from the provider's bucket."""
+        while (delay := self._not_before - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
+        await self._current_bucket().acquire()
+
+    def _current_bucket(self) -> AsyncLimiter:
+        """The bucket of the running event loop (aiolimiter must not be shared across loops)."""
+        loop = asyncio.get_running_loop()
+        if self._bucket is None or self._bucket_loop is not loop:
+            self._bucket = _bucket(self.rate_per_second)
+            self._bucket_loop = loop
+        return self._bucket

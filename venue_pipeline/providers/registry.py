@@ -1,0 +1,86 @@
+"""Which provider clients exist, their default settings, and building the enabled ones from settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from typing import Iterable, Mapping
+
+import httpx
+
+from venue_pipeline.providers import foursquare, geoapify, google_places, here
+from venue_pipeline.providers.base import CallLedger, ProviderClient, ProviderSettings
+from venue_pipeline.providers.limits import DEFAULT_LIMITS
+
+PROVIDER_CLASSES: dict[str, type[ProviderClient]] = {
+    "here": here.HereClient,
+    "geoapify": geoapify.GeoapifyClient,
+    "foursquare": foursquare.FoursquareClient,
+    "google_places": google_places.GooglePlacesClient,
+}
+DEFAULT_COSTS: dict[str, Mapping[str, float]] = {
+    "here": here.DEFAULT_COSTS,
+    "geoapify": geoapify.DEFAULT_COSTS,
+    "foursquare": foursquare.DEFAULT_COSTS,
+    "google_places": google_places.DEFAULT_COSTS,
+}
+API_KEY_ENV: dict[str, str] = {
+    "here": "HERE_API_KEY",
+    "geoapify": "GEOAPIFY_API_KEY",
+    "foursquare": "FOURSQUARE_API_KEY",
+    "google_places": "GOOGLE_PLACES_API_KEY",
+}
+DEFAULT_TIMEOUT_S = 10.0
+
+
+def default_settings(name: str, *, api_key: str | None = None) -> ProviderSettings:
+    """The provider's default limits and list-price costs (original_system.md §1.3)."""
+    if name not in PROVIDER_CLASSES:
+        raise KeyError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_CLASSES)}")
+    limits = DEFAULT_LIMITS[name]
+    return ProviderSettings(
+        name=name,
+        api_key=api_key,
+        rate_per_second=limits.rate_per_second,
+        daily_quota=limits.daily_quota,
+        timeout_s=DEFAULT_TIMEOUT_S,
+        costs=dict(DEFAULT_COSTS[name]),
+    )
+
+
+def settings_from_env(
+    names: Iterable[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[ProviderSettings]:
+    """Default settings with each key read from its environment variable (for the CLI and dry runs)."""
+    env = os.environ if environ is None else environ
+    return [
+        replace(default_settings(n), api_key=env.get(API_KEY_ENV[n]) or None)
+        for n in (names or PROVIDER_CLASSES)
+    ]
+
+
+def build_clients(
+    settings: Iterable[ProviderSettings],
+    http: httpx.AsyncClient,
+    ledger: CallLedger,
+    log: logging.Logger | None = None,
+) -> tuple[dict[str, ProviderClient], dict[str, str]]:
+    """The enabled clients, and for each provider left out the reason (logged once, one line each)."""
+    log = log or logging.getLogger(__name__)
+    clients: dict[str, ProviderClient] = {}
+    disabled: dict[str, str] = {}
+    for s in settings:
+        cls = PROVIDER_CLASSES.get(s.name)
+        if cls is None:
+            reason = f"unknown provider {s.name!r}; {s.name} disabled"
+        elif not s.enabled:
+            reason = f"{s.name} disabled by configuration"
+        elif not s.api_key:
+            reason = f"{API_KEY_ENV[s.name]} is not set; {s.name} disabled"
+        else:
+            clients[s.name] = cls(s, http, ledger)
+            continue
+        disabled[s.name] = reason
+        log.log(logging.INFO if cls is not None and not s.enabled else logging.WARNING, reason)
+    return clients, disabled
