@@ -209,7 +209,7 @@ class HttpProviderClient(ProviderClient):
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("%s: attempt %d failed (%s); retrying", self.name, state.attempt_number, exc)
+        log.info("%s: attempt %d failed (%s); retrying", self.name, state.attempt_number, exc)
 
     async def _attempt(
         self,

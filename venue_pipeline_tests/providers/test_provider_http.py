@@ -182,7 +182,7 @@ def test_key_echoed_by_a_server_never_reaches_the_error(make_client):
 
 def test_retries_are_logged_without_the_key(make_client, caplog):
     client, _ = make_client(GeoapifyClient, httpx.Response(503, text="busy"), json_response(OK))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         run(client.search("x", 51.5, -0.1))
     assert "retrying" in caplog.text and SECRET not in caplog.text
 

@@ -1,0 +1,166 @@
+"""Finds every provider's place ID for each venue: geocode venues without coordinates, search and match the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
+from venue_pipeline.core.matching import MatchRecord, choose
+from venue_pipeline.core.venue import Venue
+from venue_pipeline.providers.base import Place, ProviderClient
+from venue_pipeline.store.provider_ids import AMBIGUOUS, DEFERRED, MATCHED, NO_MATCH, IdRecord
+
+log = logging.getLogger(__name__)
+
+REJECTION_COOLDOWN = timedelta(days=30)
+SEARCH_RADIUS_M = 250
+
+
+@dataclass(frozen=True)
+class KnownId:
+    """The stored state of one (venue, provider) that decides whether to call the provider again."""
+
+    status: str
+    next_search_at: datetime | None = None
+
+
+@dataclass
+class IdStageResult:
+    """Everything the ID stage decided, for the store and for run metadata."""
+
+    records: list[IdRecord] = field(default_factory=list)
+    coordinates: dict[int, tuple[float, float]] = field(default_factory=dict)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    error_samples: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)
+    skipped_cooldown: int = 0
+
+    def count(self, status: str) -> Counter[str]:
+        return Counter(r.provider for r in self.records if r.status == status)
+
+
+def providers_to_ask(
+    known: Mapping[str, KnownId], providers: Sequence[str], *, force: bool, now: datetime
+) -> tuple[list[str], int]:
+    """Providers still lacking an ID; a recent rejection waits out its cooldown unless forced."""
+    ask: list[str] = []
+    cooling = 0
+    for provider in providers:
+        state = known.get(provider)
+        if state is None or state.status == DEFERRED:
+            ask.append(provider)
+        elif state.status == MATCHED:
+            continue
+        elif force or state.next_search_at is None or state.next_search_at <= now:
+            ask.append(provider)
+        else:
+            cooling += 1
+    return ask, cooling
+
+
+def _record(venue: Venue, provider: str, method: str, places: Sequence[Place], now: datetime) -> IdRecord:
+    """Scores the candidates and turns the decision into a stored record (rejections keep their scores)."""
+    candidates = [(p.place_id, MatchRecord.from_place(p)) for p in places if p.place_id]
+    decision = choose(MatchRecord.from_venue(venue), candidates)
+    details = {
+        "candidates": [{"place_id": pid, "score": round(s, 4)} for pid, s in decision.candidates[:5]],
+        "runner_up_score": None if decision.runner_up_score is None else round(decision.runner_up_score, 4),
+    }
+    if decision.status == "matched":
+        return IdRecord(venue.id, provider, MATCHED, method, decision.place_id, decision.score, details)
+    status = AMBIGUOUS if decision.status == "ambiguous" else NO_MATCH
+    return IdRecord(
+        venue.id, provider, status, method, None, decision.score, details, next_search_at=now + REJECTION_COOLDOWN
+    )
+
+
+class _Run:
+    """One stage run: shared state across concurrent venue tasks (auth circuits, counters)."""
+
+    def __init__(self, clients: Mapping[str, ProviderClient], now: datetime) -> None:
+        self.clients = clients
+        self.now = now
+        self.result = IdStageResult()
+        self.open_circuits: dict[str, str] = {}
+        self.best_geocode: dict[int, float] = {}
+
+    def fail(self, venue: Venue, provider: str, exc: ProviderError) -> IdRecord | None:
+        if isinstance(exc, QuotaExhausted):
+            return IdRecord(venue.id, provider, DEFERRED, "search", details={"reason": str(exc)})
+        self.result.errors[(provider, exc.error_type.value)] += 1
+        if len(self.result.error_samples) < 20:
+            self.result.error_samples.append(f"venue {venue.id} at {provider}: {exc}")
+        if exc.error_type in (ErrorType.AUTH_ERROR, ErrorType.MISSING_API_KEY):
+            self.open_circuits.setdefault(provider, f"{provider} disabled for this run: {exc}")
+        return None
+
+    async def call(self, venue: Venue, provider: str, method: str) -> IdRecord | None:
+        if provider in self.open_circuits:
+            return None
+        client = self.clients[provider]
+        try:
+            if method == "geocode":
+                places = await client.geocode(f"{venue.name}, {venue.full_address}")
+            else:
+                assert venue.lat is not None and venue.lng is not None
+                places = await client.search(venue.name, venue.lat, venue.lng, radius_m=SEARCH_RADIUS_M)
+        except ProviderError as exc:
+            return self.fail(venue, provider, exc)
+        record = _record(venue, provider, method, places, self.now)
+        if record.status == MATCHED and method == "geocode":
+            chosen = next(p for p in places if p.place_id == record.place_id)
+            best = self.best_geocode.get(venue.id)
+            if chosen.lat is not None and chosen.lng is not None and (best is None or record.score > best):
+                self.best_geocode[venue.id] = record.score or 0.0
+                self.result.coordinates[venue.id] = (chosen.lat, chosen.lng)
+        return record
+
+
+async def resolve_ids(
+    venues: Sequence[Venue],
+    known: Mapping[int, Mapping[str, KnownId]],
+    clients: Mapping[str, ProviderClient],
+    *,
+    force: bool = False,
+    first_success_only: bool = False,
+    concurrency: int = 16,
+    now: datetime | None = None,
+) -> IdStageResult:
+    """Geocodes venues without coordinates with every provider at once (or until the first success when
+    first_success_only) and searches near the rest; returns records to store, never a guessed ID."""
+    run = _Run(clients, now or datetime.now(timezone.utc))
+    gate = asyncio.Semaphore(concurrency)
+    providers = list(clients)
+
+    async def one(venue: Venue) -> list[IdRecord]:
+        ask, cooling = providers_to_ask(known.get(venue.id, {}), providers, force=force, now=run.now)
+        run.result.skipped_cooldown += cooling
+        if not ask:
+            return []
+        async with gate:
+            if venue.has_coordinates:
+                found = await asyncio.gather(*(run.call(venue, p, "search") for p in ask))
+                return [r for r in found if r is not None]
+            if first_success_only:
+                records = []
+                for provider in ask:
+                    record = await run.call(venue, provider, "geocode")
+                    if record is not None:
+                        records.append(record)
+                        if record.status == MATCHED:
+                            break
+                return records
+            found = await asyncio.gather(*(run.call(venue, p, "geocode") for p in ask))
+            return [r for r in found if r is not None]
+
+    for records in await asyncio.gather(*(one(v) for v in venues)):
+        run.result.records.extend(records)
+    run.result.disabled.update(run.open_circuits)
+    for reason in run.open_circuits.values():
+        log.warning(reason)
+    return run.result

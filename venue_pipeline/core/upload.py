@@ -1,0 +1,122 @@
+"""Copies stored photos to the image CDN from their references, with bounded concurrency per provider."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+
+import httpx
+
+from venue_pipeline.cdn.base import ImageStore
+from venue_pipeline.core.cdn_paths import cdn_path, extension_for
+from venue_pipeline.core.download import download_photo
+from venue_pipeline.core.errors import ErrorType, PipelineError
+from venue_pipeline.core.gallery import ImageTask, UploadOutcome
+from venue_pipeline.providers.base import ApiCall, CallLedger, PhotoRef, ProviderClient
+
+MAX_DOWNLOAD_BYTES = 15_000_000
+
+
+def photo_cost(client: ProviderClient) -> float:
+    """The provider's list price of one photo fetch (Google bills Place Photo per request)."""
+    cost = getattr(client, "cost", None)
+    return float(cost("photo")) if callable(cost) else float(client.settings.costs.get("photo", 0.0))
+
+
+def _failure(task: ImageTask, started: datetime, t0: float, exc: PipelineError) -> UploadOutcome:
+    return UploadOutcome(
+        image_id=task.image_id,
+        provider=task.provider,
+        ok=False,
+        started_at=started,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        error_type=exc.error_type.value,
+        status_code=exc.status_code,
+        message=str(exc),
+    )
+
+
+async def upload_one(
+    task: ImageTask,
+    client: ProviderClient,
+    http: httpx.AsyncClient,
+    store: ImageStore,
+    *,
+    ledger: CallLedger | None = None,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
+    max_px: int = 1600,
+) -> UploadOutcome:
+    """Download from the provider's photo hosts only, check it is an image, put it at its deterministic path."""
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    ref = PhotoRef(task.provider, task.photo_key, task.reference, task.width, task.height)
+    status_code: int | None = None
+    error_type: str | None = None
+    try:
+        try:
+            request = client.photo_request(ref, max_px=max_px)
+            image = await download_photo(http, request, allowed_hosts=client.photo_hosts, max_bytes=max_bytes)
+        except PipelineError as exc:
+            status_code, error_type = exc.status_code, exc.error_type.value
+            raise
+        finally:
+            if ledger is not None and photo_cost(client) > 0:  # billed photo endpoints only; CDN hosts are free
+                ledger.record(
+                    ApiCall(
+                        provider=task.provider,
+                        endpoint="photo",
+                        status_code=status_code if error_type else 200,
+                        error_type=error_type,
+                        cost=photo_cost(client) if error_type is None else 0.0,
+                        duration_ms=int((time.monotonic() - t0) * 1000),
+                        called_at=started,
+                    )
+                )
+        path = cdn_path(task.venue_slug, task.provider, task.photo_key, extension_for(image.format))
+        stored = await store.put(path, image.data, image.content_type)
+    except PipelineError as exc:
+        return _failure(task, started, t0, exc)
+    except Exception as exc:  # a bug or an unforeseen library error must still end as a recorded status
+        return _failure(task, started, t0, PipelineError(ErrorType.UNKNOWN_ERROR, f"{type(exc).__name__}: {exc}"))
+    return UploadOutcome(
+        image_id=task.image_id,
+        provider=task.provider,
+        ok=True,
+        started_at=started,
+        duration_ms=int((time.monotonic() - t0) * 1000),
+        cdn_url=stored.url,
+        cdn_path=stored.path,
+        width=image.width,
+        height=image.height,
+    )
+
+
+async def upload_images(
+    tasks: Sequence[ImageTask],
+    clients: Mapping[str, ProviderClient],
+    http: httpx.AsyncClient,
+    store: ImageStore,
+    *,
+    ledger: CallLedger | None = None,
+    per_provider: int = 4,
+    cdn_concurrency: int = 8,
+    on_outcome: Callable[[UploadOutcome], None] | None = None,
+) -> tuple[list[UploadOutcome], list[ImageTask]]:
+    """Uploads every task whose provider is enabled; returns outcomes and the tasks skipped (provider disabled)."""
+    provider_gates = {name: asyncio.Semaphore(per_provider) for name in clients}
+    cdn_gate = asyncio.Semaphore(cdn_concurrency)
+    skipped = [t for t in tasks if t.provider not in clients]
+    outcomes: list[UploadOutcome] = []
+
+    async def one(task: ImageTask) -> None:
+        async with provider_gates[task.provider], cdn_gate:
+            outcome = await upload_one(task, clients[task.provider], http, store, ledger=ledger)
+        outcomes.append(outcome)
+        if on_outcome is not None:
+            on_outcome(outcome)
+
+    await asyncio.gather(*(one(t) for t in tasks if t.provider in clients))
+    outcomes.sort(key=lambda o: o.image_id)
+    return outcomes, skipped
