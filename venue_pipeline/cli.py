@@ -1,0 +1,168 @@
+"""`venue-pipeline`: what lives outside Dagster (schema, imports, the demo, the sandbox server, evaluations, exports)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from venue_pipeline.config import default_db_url, pipeline_home
+
+log = logging.getLogger("venue_pipeline.cli")
+
+MINIMAL_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to the project-local instance the UI (`make ui`) also opens."""
+    home = os.environ.get("DAGSTER_HOME")
+    path = Path(home).resolve() if home else pipeline_home() / "dagster_home"
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(path)
+    config = path / "dagster.yaml"
+    if not config.exists():
+        template = Path(__file__).resolve().parent.parent / "dagster.yaml"
+        config.write_text(template.read_text() if template.exists() else MINIMAL_INSTANCE_YAML)
+    return path
+
+
+def add_city_partitions(cities: Sequence[str]) -> None:
+    """New cities become Dagster partitions of the city-partitioned assets."""
+    import dagster as dg
+
+    from venue_pipeline.defs.partitions import cities_partitions
+
+    ensure_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        existing = set(instance.get_dynamic_partitions(cities_partitions.name))
+        new = [c for c in cities if c not in existing]
+        if new:
+            instance.add_dynamic_partitions(cities_partitions.name, new)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from venue_pipeline.store.db import upgrade
+
+    revision = upgrade(args.db_url)
+    print(f"venue database at revision {revision}")
+    return 0
+
+
+def import_file(db_url: str, path: Path, fmt: str | None, *, quiet: bool = False) -> tuple[int, int]:
+    """Parses and upserts one file, reports bad rows, registers new cities; returns (venues, bad rows)."""
+    from venue_pipeline.core.importer import parse_venues
+    from venue_pipeline.store.db import session_scope, upgrade
+    from venue_pipeline.store.venues import upsert_venues
+
+    upgrade(db_url)
+    parsed = parse_venues(path, fmt)
+    for error in parsed.errors:
+        print(f"{path}:{error.line}: skipped: {error.reason}", file=sys.stderr)
+    with session_scope(db_url) as session:
+        result = upsert_venues(session, parsed.venues)
+    add_city_partitions(sorted(result.cities))
+    if not quiet:
+        flagged = sum(1 for v in parsed.venues if v.needs_geocoding)
+        print(
+            f"{path.name}: {len(parsed.venues)} venues ({result.inserted} new, {result.updated} updated, "
+            f"{result.unchanged} unchanged), {len(parsed.errors)} bad rows skipped, "
+            f"{flagged} without coordinates flagged for geocoding, cities: {', '.join(sorted(result.cities))}"
+        )
+    return len(parsed.venues), len(parsed.errors)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from venue_pipeline.core.importer import ImportFormatError
+
+    path = Path(args.file)
+    if not path.exists():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        import_file(args.db_url, path, args.format)
+    except ImportFormatError as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from venue_pipeline.demo import run_demo
+
+    return run_demo(args.db_url, limit_per_city=args.limit_per_city, faults=args.faults, cities=args.city)
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from venue_pipeline.sandbox.server import serve_forever
+    from venue_pipeline.services import Settings, build_world_sandbox
+
+    settings = Settings(db_url=args.db_url, sandbox_seed=args.seed, sandbox_faults=args.faults)
+    sandbox = build_world_sandbox(settings)
+    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {args.seed}, faults {args.faults})")
+    print(f"point the pipeline at it with VENUE_SANDBOX_URL=http://127.0.0.1:{args.port}")
+    serve_forever(sandbox, host="127.0.0.1", port=args.port)
+    return 0
+
+
+def cmd_match_eval(args: argparse.Namespace) -> int:
+    from venue_pipeline.core.match_eval import main_match_eval
+
+    return main_match_eval(list(args.files))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="venue-pipeline", description=__doc__)
+    parser.add_argument("--db-url", default=None, help="venue database URL (default: VENUE_DB_URL or SQLite)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="venue database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="create or upgrade the schema in place").set_defaults(func=cmd_db_upgrade)
+
+    imp = sub.add_parser("import-venues", help="import venues from a CSV file")
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=["open_pubs", "csv"], default=None, help="default: from the header")
+    imp.set_defaults(func=cmd_import)
+
+    demo = sub.add_parser("demo", help="import the demo venues and enrich every demo city")
+    demo.add_argument("--limit-per-city", type=int, default=None, help="only the first N venues of each city")
+    demo.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
+    demo.add_argument("--city", action="append", default=None, help="only this city slug (repeatable)")
+    demo.set_defaults(func=cmd_demo)
+
+    sandbox = sub.add_parser("sandbox", help="the provider simulator")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_sub.add_parser("serve", help="serve the simulator on a loopback port")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--seed", type=int, default=int(os.environ.get("VENUE_SANDBOX_SEED", "7")))
+    serve.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
+    serve.set_defaults(func=cmd_sandbox_serve)
+
+    ev = sub.add_parser("match-eval", help="precision/recall of the place matcher on labelled pairs")
+    ev.add_argument("files", nargs="+")
+    ev.set_defaults(func=cmd_match_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.db_url = args.db_url or default_db_url()
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    started = time.monotonic()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - started:.1f}s", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,183 @@
+"""Turns stage summaries into Dagster metadata: numbers the UI plots, tables and markdown it renders."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from PIL import Image
+
+from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, UploadSummary
+from venue_pipeline.services import PROVIDERS, Settings
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, empty: str = "_none_") -> str:
+    """A markdown table of dict rows (columns default to the first row's keys)."""
+    if not rows:
+        return empty
+    columns = list(columns or rows[0].keys())
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[str] = PROVIDERS) -> str:
+    rows = [{"provider": p, **{name: values.get(p, 0) for name, values in columns.items()}} for p in providers]
+    return md_table(rows)
+
+
+def _breakdown(errors: Mapping[str, int]) -> str:
+    rows = []
+    for key, count in sorted(errors.items(), key=lambda kv: -kv[1]):
+        provider, _, error_type = key.partition("/")
+        rows.append({"provider": provider, "error_type": error_type, "count": count})
+    return md_table(rows)
+
+
+def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, Any]:
+    notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
+    return {
+        "venues": s.venues,
+        "ids_total_before": sum(s.ids_before.values()),
+        "ids_total_after": sum(s.ids_after.values()),
+        "matches_accepted": sum(s.matched.values()),
+        "matches_rejected": sum(s.no_match.values()),
+        "matches_ambiguous": sum(s.ambiguous.values()),
+        "deferred_by_quota": sum(s.deferred.values()),
+        "venues_geocoded": s.geocoded,
+        "skipped_in_cooldown": s.skipped_cooldown,
+        "calls": sum(s.calls.values()),
+        "cost_usd": round(sum(s.cost.values()), 4),
+        "dry_run": s.dry_run,
+        "duration_s": s.duration_s,
+        "per_provider": dg.MetadataValue.md(
+            _per_provider(
+                {
+                    "ids_before": s.ids_before,
+                    "ids_after": s.ids_after,
+                    "accepted": s.matched,
+                    "rejected": s.no_match,
+                    "ambiguous": s.ambiguous,
+                    "deferred": s.deferred,
+                    "calls": s.calls,
+                    "cost_usd": s.cost,
+                    "daily_quota": {p: q if q else "none" for p, q in quotas.items()},
+                }
+            )
+        ),
+        "errors": dg.MetadataValue.md(_breakdown(s.errors)),
+        "provider_notes": dg.MetadataValue.md(notes),
+    }
+
+
+def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
+    notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
+    return {
+        "venues": s.venues,
+        "photos_discovered": sum(s.discovered.values()),
+        "photos_new": sum(s.new.values()),
+        "photos_updated": sum(s.updated.values()),
+        "photos_over_cap": s.capped,
+        "deferred_by_quota": sum(s.deferred.values()),
+        "calls": sum(s.calls.values()),
+        "cost_usd": round(sum(s.cost.values()), 4),
+        "duration_s": s.duration_s,
+        "per_provider": dg.MetadataValue.md(
+            _per_provider(
+                {
+                    "discovered": s.discovered,
+                    "new": s.new,
+                    "updated": s.updated,
+                    "calls": s.calls,
+                    "cost_usd": s.cost,
+                }
+            )
+        ),
+        "errors": dg.MetadataValue.md(_breakdown(s.errors)),
+        "provider_notes": dg.MetadataValue.md(notes),
+    }
+
+
+def _thumbnail(path: Path, size: int = 96) -> str | None:
+    """A base64 JPEG data URI of a few KB, small enough for the event log."""
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            img.thumbnail((size, size))
+            buf = io.BytesIO()
+            img.save(buf, format="JPEG", quality=60)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def gallery_markdown(thumbnails: Sequence[tuple[str, str]], settings: Settings) -> str:
+    """A small gallery of uploaded images (local store files become inline thumbnails)."""
+    parts = []
+    for cdn_path, url in thumbnails:
+        if settings.image_store == "local":
+            data_uri = _thumbnail(Path(settings.image_dir) / cdn_path.lstrip("/"))
+            if data_uri:
+                parts.append(f"![{cdn_path}]({data_uri})")
+        elif url.startswith("https://"):
+            parts.append(f"![{cdn_path}]({url}?tr=w-96)")
+    return " ".join(parts) or "_no image uploaded in this run_"
+
+
+def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
+    return {
+        "attempted": s.attempted,
+        "uploaded": sum(s.uploaded.values()),
+        "failed_will_retry": sum(s.failed.values()),
+        "permanently_failed": sum(s.retired.values()),
+        "skipped_provider_disabled": s.skipped_disabled,
+        "calls": sum(s.calls.values()),
+        "cost_usd": round(sum(s.cost.values()), 4),
+        "duration_s": s.duration_s,
+        "per_provider": dg.MetadataValue.md(
+            _per_provider(
+                {
+                    "uploaded": s.uploaded,
+                    "failed": s.failed,
+                    "permanently_failed": s.retired,
+                    "calls": s.calls,
+                    "cost_usd": s.cost,
+                }
+            )
+        ),
+        "failure_breakdown": dg.MetadataValue.md(_breakdown(s.failures)),
+        "failed_images": dg.MetadataValue.md(
+            md_table(s.failed_images, ["image_id", "provider", "error_type", "status_code", "status"])
+        ),
+        "gallery": dg.MetadataValue.md(gallery_markdown(s.thumbnails, settings)),
+    }
+
+
+def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
+    statuses = report.get("images_by_status", {})
+    retries = report.get("retries", {})
+    return {
+        "total_images": report.get("total_images", 0),
+        "uploaded": statuses.get("uploaded", 0),
+        "pending": statuses.get("pending", 0),
+        "failed": statuses.get("failed", 0),
+        "permanently_failed": statuses.get("permanently_failed", 0),
+        "venues_with_failures": report.get("venues_with_failures", 0),
+        "venues_with_transient": report.get("venues_with_transient", 0),
+        "venues_with_permanent": report.get("venues_with_permanent", 0),
+        "venues_with_ambiguous": report.get("venues_with_ambiguous", 0),
+        "retry_success_rate_pct": retries.get("retry_success_rate_pct") or 0.0,
+        "failed_runs": report.get("failed_runs", 0),
+        "failures_by_provider_and_type": dg.MetadataValue.md(
+            md_table(report.get("failures_by_provider_and_type", []))
+        ),
+        "partial_failure_venues": dg.MetadataValue.md(md_table(report.get("partial_failure_venues", []))),
+        "coverage_by_city": dg.MetadataValue.md(md_table(report.get("coverage_by_city", []))),
+        "provider_health": dg.MetadataValue.md(md_table(report.get("providers", []))),
+        "daily_trend": dg.MetadataValue.md(md_table(report.get("daily_trend", []))),
+    }

@@ -1,0 +1,110 @@
+"""Resources built from the environment; secrets stay EnvVar references so the UI never shows them."""
+
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from venue_pipeline.config import default_db_url, default_image_dir
+from venue_pipeline.providers.registry import default_settings
+from venue_pipeline.services import KEY_ENV, PROVIDERS, Settings
+from venue_pipeline.store.db import session_scope
+
+
+class VenueStore(dg.ConfigurableResource):
+    """The venue database every asset reads and writes (SQLite file by default, PostgreSQL in production)."""
+
+    db_url: str = Field(description="SQLAlchemy URL of the venue database (VENUE_DB_URL).")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.db_url) as session:
+            yield session
+
+
+class ProviderApis(dg.ConfigurableResource):
+    """Provider access: the in-process sandbox by default, the real APIs with keys in live mode."""
+
+    mode: str = Field(default="sandbox", description="sandbox (simulated providers) or live (real APIs).")
+    here_api_key: str | None = None
+    geoapify_api_key: str | None = None
+    foursquare_api_key: str | None = None
+    google_places_api_key: str | None = None
+    sandbox_seed: int = Field(default=7, description="Seed of the sandbox world and its faults.")
+    sandbox_faults: str = Field(default="default", description="Sandbox fault mix: none, default or heavy.")
+    sandbox_url: str | None = Field(default=None, description="A loopback sandbox server to use instead.")
+    google_api: str = Field(default="new", description="Google Places API flavour: new or legacy.")
+    foursquare_api: str = Field(default="places", description="Foursquare host: places (current) or v3.")
+
+    def api_keys(self) -> dict[str, str | None]:
+        return {
+            "here": self.here_api_key,
+            "geoapify": self.geoapify_api_key,
+            "foursquare": self.foursquare_api_key,
+            "google_places": self.google_places_api_key,
+        }
+
+    def quotas(self) -> dict[str, int | None]:
+        return {name: default_settings(name).daily_quota for name in PROVIDERS}
+
+
+class ImageCdn(dg.ConfigurableResource):
+    """Where photos are copied: a local folder by default, ImageKit when configured."""
+
+    kind: str = Field(default="local", description="local or imagekit (VENUE_IMAGE_STORE).")
+    image_dir: str = Field(description="Folder of the local image store (VENUE_IMAGE_DIR).")
+    imagekit_private_key: str | None = None
+    imagekit_url_endpoint: str = "https://ik.imagekit.io/venue_pipeline"
+    imagekit_folder: str = "/venues"
+
+
+def settings_for(store: VenueStore, apis: ProviderApis, cdn: ImageCdn) -> Settings:
+    """The core's settings from the three resources."""
+    return Settings(
+        db_url=store.db_url,
+        provider_mode=apis.mode,
+        api_keys=apis.api_keys(),
+        sandbox_seed=apis.sandbox_seed,
+        sandbox_faults=apis.sandbox_faults,
+        sandbox_url=apis.sandbox_url,
+        image_store=cdn.kind,
+        image_dir=cdn.image_dir,
+        imagekit_private_key=cdn.imagekit_private_key,
+        imagekit_url_endpoint=cdn.imagekit_url_endpoint,
+        imagekit_folder=cdn.imagekit_folder,
+        google_api=apis.google_api,
+        foursquare_api=apis.foursquare_api,
+    )
+
+
+def _env(name: str, default: str | None = None) -> str | dg.EnvVar | None:
+    """An EnvVar when the variable is set (resolved at run time, hidden in the UI), else the default."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """Resources from the environment: sandbox providers, local images and SQLite unless configured."""
+    keys = {f"{p}_api_key": _env(env) for p, env in KEY_ENV.items()}
+    return {
+        "venue_store": VenueStore(db_url=_env("VENUE_DB_URL", default_db_url())),
+        "provider_apis": ProviderApis(
+            mode=_env("VENUE_PROVIDER_MODE", "sandbox"),
+            sandbox_seed=int(os.environ.get("VENUE_SANDBOX_SEED", "7")),
+            sandbox_faults=_env("VENUE_SANDBOX_FAULTS", "default"),
+            sandbox_url=_env("VENUE_SANDBOX_URL"),
+            google_api=_env("VENUE_GOOGLE_API", "new"),
+            foursquare_api=_env("VENUE_FOURSQUARE_API", "places"),
+            **keys,
+        ),
+        "image_cdn": ImageCdn(
+            kind=_env("VENUE_IMAGE_STORE", "local"),
+            image_dir=_env("VENUE_IMAGE_DIR", str(default_image_dir())),
+            imagekit_private_key=_env("IMAGEKIT_PRIVATE_KEY"),
+            imagekit_url_endpoint=_env("IMAGEKIT_URL_ENDPOINT", "https://ik.imagekit.io/venue_pipeline"),
+            imagekit_folder=_env("IMAGEKIT_FOLDER", "/venues"),
+        ),
+    }

@@ -1,0 +1,187 @@
+"""`make demo`: imports the shipped pubs, runs the city job for every demo city on the Dagster instance,
+and prints what happened, so a newcomer sees the whole pipeline in one command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import func, select
+from tabulate import tabulate
+
+PROGRESS_LOGGER = "venue_pipeline.progress"
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
+def _progress_to_stdout() -> None:
+    """Stage progress lines go to the terminal while Dagster's own console logging stays quiet."""
+    logger = logging.getLogger(PROGRESS_LOGGER)
+    if not any(getattr(h, "_venue_demo", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        handler._venue_demo = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def demo_csv() -> Path:
+    from venue_pipeline.sandbox.data import DEMO_VENUES_CSV
+
+    return Path(DEMO_VENUES_CSV)
+
+
+def _limited_csv(limit: int, dest: Path) -> Path:
+    """The first `limit` demo venues of each city (quick demos and browser tests)."""
+    import csv
+
+    with demo_csv().open(newline="", encoding="utf-8") as src:
+        reader = csv.reader(src)
+        header = next(reader)
+        seen: Counter[str] = Counter()
+        rows = []
+        for row in reader:
+            city = row[-1]
+            if seen[city] < limit:
+                seen[city] += 1
+                rows.append(row)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return dest
+
+
+def summary_rows(db_url: str, city_slugs: Sequence[str]) -> tuple[list[list[object]], dict[str, object]]:
+    """The summary table (one row per city plus a total) straight from the venue database."""
+    from venue_pipeline.services import PROVIDERS
+    from venue_pipeline.store.db import session_scope
+    from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow, VenueRow
+
+    rows: list[list[object]] = []
+    totals: Counter[str] = Counter()
+    with session_scope(db_url) as session:
+        for city in city_slugs:
+            venue_ids = select(VenueRow.id).where(VenueRow.city_slug == city)
+            venues = session.scalar(select(func.count()).select_from(VenueRow).where(VenueRow.city_slug == city))
+            ids = dict(
+                session.execute(
+                    select(ProviderIdRow.provider, func.count())
+                    .where(ProviderIdRow.venue_id.in_(venue_ids), ProviderIdRow.status == "matched")
+                    .group_by(ProviderIdRow.provider)
+                ).all()
+            )
+            statuses = dict(
+                session.execute(
+                    select(VenueImageRow.status, func.count())
+                    .where(VenueImageRow.venue_id.in_(venue_ids))
+                    .group_by(VenueImageRow.status)
+                ).all()
+            )
+            with_image = session.scalar(
+                select(func.count(func.distinct(VenueImageRow.venue_id))).where(
+                    VenueImageRow.venue_id.in_(venue_ids), VenueImageRow.status == "uploaded"
+                )
+            )
+            discovered = sum(statuses.values())
+            failed = statuses.get("failed", 0) + statuses.get("permanently_failed", 0)
+            row = [city, venues, *[ids.get(p, 0) for p in PROVIDERS], discovered, statuses.get("uploaded", 0)]
+            row += [failed, with_image]
+            rows.append(row)
+            totals.update(
+                venues=venues or 0, discovered=discovered, uploaded=statuses.get("uploaded", 0), failed=failed
+            )
+            totals.update(with_image=with_image or 0, **{p: ids.get(p, 0) for p in PROVIDERS})
+        errors = session.execute(
+            select(VenueImageRow.error_type, func.count())
+            .where(VenueImageRow.status.in_(("failed", "permanently_failed")))
+            .group_by(VenueImageRow.error_type)
+            .order_by(func.count().desc())
+        ).all()
+        calls = session.execute(
+            select(ApiCallRow.provider, func.count(), func.sum(ApiCallRow.cost)).group_by(ApiCallRow.provider)
+        ).all()
+    rows.append(
+        ["TOTAL", totals["venues"], *[totals[p] for p in PROVIDERS], totals["discovered"], totals["uploaded"]]
+        + [totals["failed"], totals["with_image"]]
+    )
+    extra = {"errors": errors, "calls": calls, "totals": dict(totals)}
+    return rows, extra
+
+
+def run_demo(
+    db_url: str,
+    *,
+    limit_per_city: int | None = None,
+    faults: str = "default",
+    cities: Sequence[str] | None = None,
+) -> int:
+    """Import, enrich every city through the Dagster job, refresh the report, print the summary."""
+    import dagster as dg
+
+    from venue_pipeline.cli import ensure_dagster_home, import_file
+    from venue_pipeline.config import pipeline_home
+    from venue_pipeline.services import PROVIDERS
+
+    started = time.monotonic()
+    home = ensure_dagster_home()
+    os.environ["VENUE_DB_URL"] = db_url
+    os.environ["VENUE_SANDBOX_FAULTS"] = faults
+    _progress_to_stdout()
+    print(f"venue database: {db_url}\nDagster instance: {home}")
+    source = demo_csv()
+    if limit_per_city:
+        source = _limited_csv(limit_per_city, pipeline_home() / "demo_subset.csv")
+    print(f"1/3 importing {source.name} (Open Pubs, Open Government Licence v3.0)")
+    import_file(db_url, source, "open_pubs")
+
+    from venue_pipeline.store.db import session_scope
+    from venue_pipeline.store.venues import cities as list_cities
+
+    with session_scope(db_url) as session:
+        known = [slug for slug, _, _ in list_cities(session)]
+    if limit_per_city:
+        from venue_pipeline.core.importer import parse_venues
+
+        known = sorted({v.city_slug for v in parse_venues(source, "open_pubs").venues})
+    selected = [c for c in known if not cities or c in cities]
+
+    from venue_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("enrich_city_job")
+    report_job = defs.resolve_job_def("failure_report_job")
+    failed_runs = 0
+    with dg.DagsterInstance.get() as instance:
+        print(f"2/3 enriching {len(selected)} cities with the sandbox providers (fault mix: {faults})")
+        for i, city in enumerate(selected, 1):
+            t0 = time.monotonic()
+            print(f"  [{i}/{len(selected)}] {city}")
+            result = job.execute_in_process(
+                partition_key=city, instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False
+            )
+            state = "ok" if result.success else "FAILED"
+            failed_runs += 0 if result.success else 1
+            print(f"    run {result.run_id[:8]} {state} in {time.monotonic() - t0:.1f}s")
+        print("3/3 refreshing the failure report")
+        report_job.execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+
+    rows, extra = summary_rows(db_url, selected)
+    headers = ["city", "venues", *[f"ids:{p}" for p in PROVIDERS], "photos", "uploaded", "failed", "venues w/ image"]
+    print()
+    print(tabulate(rows, headers=headers, tablefmt="github"))
+    errors = extra["errors"]
+    print("\nfailed images by error type: " + (", ".join(f"{e}={n}" for e, n in errors) or "none"))
+    calls = extra["calls"]
+    print(
+        "calls made: "
+        + ", ".join(f"{p}={n} (${c or 0:.2f})" for p, n, c in sorted(calls))
+        + f"; elapsed {time.monotonic() - started:.1f}s"
+    )
+    print(f"\nOpen the Dagster UI on this state: make ui  (then http://127.0.0.1:3000)")
+    return 1 if failed_runs else 0

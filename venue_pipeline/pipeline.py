@@ -1,0 +1,307 @@
+"""The three city stages (IDs, discovery, upload) from store to core and back; Dagster and the CLI both call these."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from venue_pipeline.core.gallery import FAILED, PENDING, UploadOutcome
+from venue_pipeline.core.ids import KnownId, resolve_ids
+from venue_pipeline.core.photos import discover_photos
+from venue_pipeline.core.quality import quality_score
+from venue_pipeline.core.upload import upload_images
+from venue_pipeline.services import Services, Settings, open_services
+from venue_pipeline.store import images as image_store
+from venue_pipeline.store import provider_ids as id_store
+from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.venues import list_venues, mark_images_checked, set_coordinates
+
+progress_log = logging.getLogger("venue_pipeline.progress")
+
+
+def _restrict(settings: Settings, providers: Sequence[str] | None) -> Settings:
+    """A copy of the settings limited to the requested providers (empty means all)."""
+    if not providers:
+        return settings
+    unknown = set(providers) - set(settings.providers)
+    if unknown:
+        raise ValueError(f"unknown providers {sorted(unknown)}; known: {list(settings.providers)}")
+    return replace(settings, providers=tuple(p for p in settings.providers if p in providers))
+
+
+def _cost(services: Services) -> dict[str, float]:
+    costs: Counter[str] = Counter()
+    for call in services.ledger.recorded:
+        costs[call.provider] += call.cost
+    return {k: round(v, 4) for k, v in sorted(costs.items())}
+
+
+def _calls(services: Services) -> dict[str, int]:
+    return dict(sorted(Counter(c.provider for c in services.ledger.recorded).items()))
+
+
+@dataclass
+class IdsSummary:
+    """What the provider_ids stage did, for metadata and the demo's table."""
+
+    venues: int = 0
+    ids_before: dict[str, int] = field(default_factory=dict)
+    ids_after: dict[str, int] = field(default_factory=dict)
+    matched: dict[str, int] = field(default_factory=dict)
+    no_match: dict[str, int] = field(default_factory=dict)
+    ambiguous: dict[str, int] = field(default_factory=dict)
+    deferred: dict[str, int] = field(default_factory=dict)
+    geocoded: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    skipped_cooldown: int = 0
+    dry_run: bool = False
+    duration_s: float = 0.0
+
+
+def _id_counts(session: Any, venue_ids: list[int]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for per_venue in id_store.matched_ids(session, venue_ids).values():
+        counts.update(per_venue.keys())
+    return dict(sorted(counts.items()))
+
+
+def run_provider_ids(
+    settings: Settings,
+    city: str | None,
+    *,
+    venue_ids: Sequence[int] = (),
+    providers: Sequence[str] = (),
+    force: bool = False,
+    dry_run: bool = False,
+    first_success_only: bool = False,
+    run_id: str | None = None,
+) -> IdsSummary:
+    """Finds missing provider IDs for a city's venues and stores matches and rejections (unless dry_run)."""
+    t0 = time.monotonic()
+    settings = _restrict(settings, providers)
+    with session_scope(settings.db_url) as session:
+        venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
+        ids = [v.id for v in venues]
+        before = _id_counts(session, ids)
+        known = {
+            vid: {p: KnownId(r.status, r.next_search_at) for p, r in rows.items()}
+            for vid, rows in id_store.ids_for(session, ids).items()
+        }
+
+    async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
+        async with open_services(settings, run_id) as services:
+            result = await resolve_ids(
+                venues, known, services.clients, force=force, first_success_only=first_success_only
+            )
+            return result, _calls(services), _cost(services), {**services.disabled, **result.disabled}
+
+    result, calls, cost, disabled = asyncio.run(go())
+    summary = IdsSummary(venues=len(venues), ids_before=before, dry_run=dry_run)
+    summary.matched = dict(result.count(id_store.MATCHED))
+    summary.no_match = dict(result.count(id_store.NO_MATCH))
+    summary.ambiguous = dict(result.count(id_store.AMBIGUOUS))
+    summary.deferred = dict(result.count(id_store.DEFERRED))
+    summary.geocoded = len(result.coordinates)
+    summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
+    summary.error_samples = result.error_samples
+    summary.disabled = disabled
+    summary.calls, summary.cost = calls, cost
+    summary.skipped_cooldown = result.skipped_cooldown
+    if dry_run:
+        after = Counter(before)
+        after.update(summary.matched)
+        summary.ids_after = dict(sorted(after.items()))
+    else:
+        with session_scope(settings.db_url) as session:
+            for venue_id, (lat, lng) in result.coordinates.items():
+                set_coordinates(session, venue_id, lat, lng)
+            id_store.save(session, result.records)
+            summary.ids_after = _id_counts(session, ids)
+    summary.duration_s = round(time.monotonic() - t0, 2)
+    progress_log.info(
+        "provider IDs: %d venues, %d accepted, %d rejected, %d ambiguous, %d deferred, %d geocoded (%.1fs)",
+        summary.venues,
+        sum(summary.matched.values()),
+        sum(summary.no_match.values()),
+        sum(summary.ambiguous.values()),
+        sum(summary.deferred.values()),
+        summary.geocoded,
+        summary.duration_s,
+    )
+    return summary
+
+
+@dataclass
+class DiscoverySummary:
+    """What the discovered_photos stage did."""
+
+    venues: int = 0
+    listings: int = 0
+    discovered: dict[str, int] = field(default_factory=dict)
+    new: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    capped: int = 0
+    deferred: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def run_discovery(
+    settings: Settings,
+    city: str | None,
+    *,
+    venue_ids: Sequence[int] = (),
+    providers: Sequence[str] = (),
+    run_id: str | None = None,
+) -> DiscoverySummary:
+    """Lists photos for every provider ID of the city's venues and stores them under the gallery caps."""
+    t0 = time.monotonic()
+    settings = _restrict(settings, providers)
+    with session_scope(settings.db_url) as session:
+        venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
+        ids = [v.id for v in venues]
+        place_ids = id_store.matched_ids(session, ids)
+
+    async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
+        async with open_services(settings, run_id) as services:
+            result = await discover_photos(ids, place_ids, services.clients)
+            return result, _calls(services), _cost(services), {**services.disabled, **result.disabled}
+
+    result, calls, cost, disabled = asyncio.run(go())
+    summary = DiscoverySummary(venues=len(venues), calls=calls, cost=cost, disabled=disabled)
+    discovered: Counter[str] = Counter()
+    new: Counter[str] = Counter()
+    updated: Counter[str] = Counter()
+    with session_scope(settings.db_url) as session:
+        for listing in result.listings:
+            counts = image_store.save_discovered(
+                session, listing.venue_id, listing.provider, listing.place_id, listing.photos, quality_score
+            )
+            discovered[listing.provider] += len(listing.photos)
+            new[listing.provider] += counts.new
+            updated[listing.provider] += counts.updated
+            summary.capped += counts.capped
+        mark_images_checked(session, [v for v in ids if v not in result.failed_venues])
+    summary.listings = len(result.listings)
+    summary.deferred = dict(result.deferred)
+    summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)
+    summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
+    summary.error_samples = result.error_samples
+    summary.duration_s = round(time.monotonic() - t0, 2)
+    progress_log.info(
+        "photos: %d listed, %d new, %d updated, %d over the gallery caps (%.1fs)",
+        sum(summary.discovered.values()),
+        sum(summary.new.values()),
+        sum(summary.updated.values()),
+        summary.capped,
+        summary.duration_s,
+    )
+    return summary
+
+
+@dataclass
+class UploadSummary:
+    """What the uploaded_images stage did."""
+
+    attempted: int = 0
+    uploaded: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    retired: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    failed_images: list[dict[str, Any]] = field(default_factory=list)
+    skipped_disabled: int = 0
+    disabled: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    thumbnails: list[tuple[str, str]] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def run_uploads(
+    settings: Settings,
+    city: str | None,
+    *,
+    venue_ids: Sequence[int] = (),
+    image_ids: Sequence[int] = (),
+    providers: Sequence[str] = (),
+    statuses: Sequence[str] = (PENDING,),
+    is_retry: bool = False,
+    run_id: str | None = None,
+) -> UploadSummary:
+    """Copies the selected images to the CDN from their stored references and records every attempt."""
+    t0 = time.monotonic()
+    settings = _restrict(settings, providers)
+    with session_scope(settings.db_url) as session:
+        tasks = image_store.upload_tasks(
+            session,
+            city_slug=city,
+            venue_ids=list(venue_ids) or None,
+            image_ids=list(image_ids) or None,
+            statuses=statuses,
+            due_before=datetime.now(timezone.utc) if FAILED in statuses else None,
+        )
+
+    async def go() -> tuple[list[UploadOutcome], int, dict[str, int], dict[str, float], dict[str, str]]:
+        async with open_services(settings, run_id) as services:
+            outcomes, skipped = await upload_images(
+                tasks, services.clients, services.http, services.image_store, ledger=services.ledger
+            )
+            return outcomes, len(skipped), _calls(services), _cost(services), services.disabled
+
+    outcomes, skipped, calls, cost, disabled = asyncio.run(go())
+    summary = UploadSummary(attempted=len(outcomes), skipped_disabled=skipped, calls=calls, cost=cost)
+    summary.disabled = disabled
+    uploaded: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    retired: Counter[str] = Counter()
+    failures: Counter[str] = Counter()
+    with session_scope(settings.db_url) as session:
+        for outcome in outcomes:
+            status = image_store.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry)
+            if outcome.ok:
+                uploaded[outcome.provider] += 1
+                if outcome.cdn_path and len(summary.thumbnails) < 6:
+                    summary.thumbnails.append((outcome.cdn_path, outcome.cdn_url or ""))
+                continue
+            failures[f"{outcome.provider}/{outcome.error_type}"] += 1
+            if status == "permanently_failed":
+                retired[outcome.provider] += 1
+            else:
+                failed[outcome.provider] += 1
+            if len(summary.failed_images) < 50:
+                summary.failed_images.append(
+                    {
+                        "image_id": outcome.image_id,
+                        "provider": outcome.provider,
+                        "error_type": outcome.error_type,
+                        "status_code": outcome.status_code,
+                        "status": status,
+                    }
+                )
+    summary.uploaded, summary.failed, summary.retired = dict(uploaded), dict(failed), dict(retired)
+    summary.failures = dict(sorted(failures.items()))
+    summary.duration_s = round(time.monotonic() - t0, 2)
+    progress_log.info(
+        "uploads: %d attempted, %d uploaded, %d failed (will retry), %d permanently failed (%.1fs)",
+        summary.attempted,
+        sum(uploaded.values()),
+        sum(failed.values()),
+        sum(retired.values()),
+        summary.duration_s,
+    )
+    return summary

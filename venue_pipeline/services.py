@@ -1,0 +1,164 @@
+"""The composition root: builds provider clients, the HTTP transport, the call ledger and the image store
+from settings, so Dagster resources, the CLI and tests wire things the same way."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from venue_pipeline.cdn.base import ImageStore
+from venue_pipeline.cdn.imagekit import ImageKitStore
+from venue_pipeline.cdn.local import LocalImageStore
+from venue_pipeline.core.download import redact_httpx_logs
+from venue_pipeline.providers.base import ProviderClient, ProviderSettings
+from venue_pipeline.providers.registry import PROVIDER_CLASSES, build_clients, default_settings
+from venue_pipeline.sandbox.app import Sandbox, build_sandbox
+from venue_pipeline.sandbox.faults import FaultConfig
+from venue_pipeline.store.calls import DbCallLedger
+from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.venues import list_venues
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("here", "geoapify", "foursquare", "google_places")
+KEY_ENV = {
+    "here": "HERE_API_KEY",
+    "geoapify": "GEOAPIFY_API_KEY",
+    "foursquare": "FOURSQUARE_API_KEY",
+    "google_places": "GOOGLE_PLACES_API_KEY",
+}
+SANDBOX_KEY = "sandbox-key"
+
+
+def fault_preset(name: str) -> FaultConfig:
+    """Named fault mixes for the sandbox: none, default (the demo's) or heavy."""
+    presets = {"none": FaultConfig.none, "default": FaultConfig.default, "heavy": FaultConfig.heavy}
+    if name not in presets:
+        raise ValueError(f"unknown sandbox fault preset {name!r}; choose one of {sorted(presets)}")
+    return presets[name]()
+
+
+@dataclass
+class Settings:
+    """Everything the pipeline needs to talk to the outside world; secrets arrive from the environment."""
+
+    db_url: str
+    provider_mode: str = "sandbox"
+    api_keys: dict[str, str | None] = field(default_factory=dict)
+    providers: tuple[str, ...] = PROVIDERS
+    sandbox_seed: int = 7
+    sandbox_faults: str = "default"
+    sandbox_url: str | None = None
+    image_store: str = "local"
+    image_dir: str = ".venue_pipeline/images"
+    imagekit_private_key: str | None = None
+    imagekit_url_endpoint: str = "https://ik.imagekit.io/venue_pipeline"
+    imagekit_folder: str = "/venues"
+    google_api: str = "new"
+    foursquare_api: str = "places"
+    sandbox_rate_scale: float = 20.0
+
+    def provider_settings(self) -> list[ProviderSettings]:
+        """Per-provider settings: defaults, the selected API flavour, and the key (a sandbox key in sandbox mode)."""
+        out = []
+        for name in self.providers:
+            if name not in PROVIDER_CLASSES:
+                raise ValueError(f"unknown provider {name!r}; known: {sorted(PROVIDER_CLASSES)}")
+            base = default_settings(name)
+            key = self.api_keys.get(name)
+            if not key and self.provider_mode == "sandbox":
+                key = SANDBOX_KEY
+            options = dict(base.options)
+            if name == "google_places":
+                options["api"] = self.google_api
+            if name == "foursquare":
+                options["api"] = self.foursquare_api
+            rate = base.rate_per_second
+            if self.provider_mode == "sandbox" and not self.sandbox_url:
+                rate *= self.sandbox_rate_scale  # the simulator is in-process: don't wait real-world seconds
+            out.append(
+                ProviderSettings(
+                    name=name,
+                    api_key=key or None,
+                    enabled=base.enabled,
+                    rate_per_second=rate,
+                    daily_quota=base.daily_quota,
+                    timeout_s=base.timeout_s,
+                    costs=base.costs,
+                    options=options,
+                )
+            )
+        return out
+
+
+@dataclass
+class Services:
+    """Open connections for one run: clients, the shared HTTP client, the ledger and the image store."""
+
+    clients: dict[str, ProviderClient]
+    disabled: dict[str, str]
+    http: httpx.AsyncClient
+    ledger: DbCallLedger
+    image_store: ImageStore
+    sandbox: Sandbox | None
+
+
+def build_world_sandbox(settings: Settings) -> Sandbox:
+    """The in-process simulator, its world generated from every venue in the store and the seed."""
+    with session_scope(settings.db_url) as session:
+        venues = list_venues(session)
+    return build_sandbox(venues, seed=settings.sandbox_seed, faults=fault_preset(settings.sandbox_faults))
+
+
+def _transport(settings: Settings, sandbox: Sandbox | None) -> httpx.AsyncBaseTransport | None:
+    if settings.provider_mode == "live":
+        return None
+    if settings.sandbox_url:
+        from venue_pipeline.sandbox.server import LoopbackTransport
+
+        return LoopbackTransport(settings.sandbox_url)
+    assert sandbox is not None
+    return sandbox.transport()
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings, run_id: str | None = None, sandbox: Sandbox | None = None
+) -> AsyncIterator[Services]:
+    """Opens everything a stage needs and always closes it, flushing the call ledger."""
+    if settings.provider_mode not in ("sandbox", "live"):
+        raise ValueError(f"VENUE_PROVIDER_MODE must be 'sandbox' or 'live', not {settings.provider_mode!r}")
+    if settings.provider_mode == "sandbox" and sandbox is None and not settings.sandbox_url:
+        sandbox = build_world_sandbox(settings)
+    redact_httpx_logs()
+    transport = _transport(settings, sandbox)
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    http = httpx.AsyncClient(transport=transport, limits=limits, timeout=httpx.Timeout(15.0))
+    ledger = DbCallLedger(settings.db_url, run_id=run_id)
+    try:
+        clients, disabled = build_clients(settings.provider_settings(), http, ledger, log)
+        yield Services(clients, disabled, http, ledger, build_image_store(settings, http, ledger), sandbox)
+    finally:
+        ledger.flush()
+        await http.aclose()
+
+
+def build_image_store(settings: Settings, http: httpx.AsyncClient, ledger: DbCallLedger) -> ImageStore:
+    """The local folder store by default; ImageKit when configured with its private key."""
+    if settings.image_store == "local":
+        return LocalImageStore(Path(settings.image_dir))
+    if settings.image_store == "imagekit":
+        key = settings.imagekit_private_key
+        if not key and settings.provider_mode == "sandbox":
+            key = SANDBOX_KEY
+        if not key:
+            raise ValueError("VENUE_IMAGE_STORE=imagekit needs IMAGEKIT_PRIVATE_KEY in the environment")
+        return ImageKitStore(
+            key, settings.imagekit_url_endpoint, http, folder_root=settings.imagekit_folder, ledger=ledger
+        )
+    raise ValueError(f"VENUE_IMAGE_STORE must be 'local' or 'imagekit', not {settings.image_store!r}")

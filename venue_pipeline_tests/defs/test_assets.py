@@ -1,0 +1,60 @@
+"""A Dagster materialization of all four assets for one city, with metadata that matches the database."""
+
+from __future__ import annotations
+
+import dagster as dg
+from sqlalchemy import func, select
+
+from venue_pipeline.cli import import_file
+from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
+from venue_pipeline.demo import _limited_csv
+from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
+
+
+def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    mats = result.asset_materializations_for_node(key)
+    assert mats, f"no materialization of {key}"
+    return {k: v.value for k, v in mats[-1].metadata.items()}
+
+
+def test_materialize_all_four_assets_for_one_city(db_url, tmp_path, monkeypatch, dagster_instance) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(db_url, _limited_csv(12, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    dagster_instance.add_dynamic_partitions("cities", ["exeter"])
+    resources = {
+        "venue_store": VenueStore(db_url=db_url),
+        "provider_apis": ProviderApis(sandbox_faults="none"),
+        "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
+    }
+    city = dg.materialize(
+        [provider_ids, discovered_photos, uploaded_images],
+        partition_key="exeter",
+        resources=resources,
+        instance=dagster_instance,
+    )
+    assert city.success
+    report = dg.materialize(
+        [image_failure_report],
+        resources=resources,
+        instance=dagster_instance,
+        selection=[image_failure_report],
+    )
+    assert report.success
+
+    ids_meta = _metadata(city, "provider_ids")
+    photos_meta = _metadata(city, "discovered_photos")
+    upload_meta = _metadata(city, "uploaded_images")
+    report_meta = _metadata(report, "image_failure_report")
+    with session_scope(db_url) as s:
+        matched = s.scalar(select(func.count()).select_from(ProviderIdRow).where(ProviderIdRow.status == "matched"))
+        images = s.scalar(select(func.count(VenueImageRow.id)))
+        uploaded = s.scalar(select(func.count()).select_from(VenueImageRow).where(VenueImageRow.status == "uploaded"))
+    assert ids_meta["venues"] == 12
+    assert ids_meta["ids_total_after"] == matched > 12
+    assert photos_meta["photos_new"] == images > 0
+    assert upload_meta["uploaded"] == uploaded == report_meta["uploaded"] > 0
+    assert report_meta["total_images"] == images
+    assert list((tmp_path / "images").rglob("*.jpg")) or list((tmp_path / "images").rglob("*.png"))
