@@ -219,6 +219,7 @@ class UploadSummary:
     """What the uploaded_images stage did."""
 
     attempted: int = 0
+    images: int = 0
     uploaded: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
     retired: dict[str, int] = field(default_factory=dict)
@@ -239,8 +240,7 @@ def run_uploads(
     venue_ids: Sequence[int] = (),
     image_ids: Sequence[int] = (),
     providers: Sequence[str] = (),
-    statuses: Sequence[str] = (PENDING,),
-    is_retry: bool = False,
+    statuses: Sequence[str] = (PENDING, FAILED),
     run_id: str | None = None,
 ) -> UploadSummary:
     """Copies the selected images to the CDN from their stored references and records every attempt."""
@@ -270,35 +270,44 @@ def run_uploads(
     failed: Counter[str] = Counter()
     retired: Counter[str] = Counter()
     failures: Counter[str] = Counter()
+    tried_before = {t.image_id for t in tasks if t.attempts > 0}
+    final: dict[int, tuple[UploadOutcome, str]] = {}
     with session_scope(settings.db_url) as session:
         for outcome in outcomes:
+            is_retry = outcome.image_id in tried_before
+            tried_before.add(outcome.image_id)
             status = image_store.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry)
-            if outcome.ok:
-                uploaded[outcome.provider] += 1
-                if outcome.cdn_path and len(summary.thumbnails) < 6:
-                    summary.thumbnails.append((outcome.cdn_path, outcome.cdn_url or ""))
-                continue
-            failures[f"{outcome.provider}/{outcome.error_type}"] += 1
-            if status == "permanently_failed":
-                retired[outcome.provider] += 1
-            else:
-                failed[outcome.provider] += 1
-            if len(summary.failed_images) < 50:
-                summary.failed_images.append(
-                    {
-                        "image_id": outcome.image_id,
-                        "provider": outcome.provider,
-                        "error_type": outcome.error_type,
-                        "status_code": outcome.status_code,
-                        "status": status,
-                    }
-                )
+            if status is not None:
+                final[outcome.image_id] = (outcome, status)
+    summary.images = len(final)
+    for outcome, status in final.values():  # count each image once, by where it ended
+        if outcome.ok:
+            uploaded[outcome.provider] += 1
+            if outcome.cdn_path and len(summary.thumbnails) < 6:
+                summary.thumbnails.append((outcome.cdn_path, outcome.cdn_url or ""))
+            continue
+        failures[f"{outcome.provider}/{outcome.error_type}"] += 1
+        if status == "permanently_failed":
+            retired[outcome.provider] += 1
+        else:
+            failed[outcome.provider] += 1
+        if len(summary.failed_images) < 50:
+            summary.failed_images.append(
+                {
+                    "image_id": outcome.image_id,
+                    "provider": outcome.provider,
+                    "error_type": outcome.error_type,
+                    "status_code": outcome.status_code,
+                    "status": status,
+                }
+            )
     summary.uploaded, summary.failed, summary.retired = dict(uploaded), dict(failed), dict(retired)
     summary.failures = dict(sorted(failures.items()))
     summary.duration_s = round(time.monotonic() - t0, 2)
     progress_log.info(
-        "uploads: %d attempted, %d uploaded, %d failed (will retry), %d permanently failed (%.1fs)",
+        "uploads: %d attempts on %d images, %d uploaded, %d failed (will retry), %d permanently failed (%.1fs)",
         summary.attempted,
+        summary.images,
         sum(uploaded.values()),
         sum(failed.values()),
         sum(retired.values()),

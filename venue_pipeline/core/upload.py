@@ -12,7 +12,7 @@ import httpx
 from venue_pipeline.cdn.base import ImageStore
 from venue_pipeline.core.cdn_paths import cdn_path, extension_for
 from venue_pipeline.core.download import download_photo
-from venue_pipeline.core.errors import ErrorType, PipelineError
+from venue_pipeline.core.errors import ErrorClass, ErrorType, PipelineError, classify
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.providers.base import ApiCall, CallLedger, PhotoRef, ProviderClient
 
@@ -103,6 +103,8 @@ async def upload_images(
     per_provider: int = 4,
     cdn_concurrency: int = 8,
     on_outcome: Callable[[UploadOutcome], None] | None = None,
+    in_run_retry: bool = True,
+    in_run_retry_pause_s: float = 1.0,
 ) -> tuple[list[UploadOutcome], list[ImageTask]]:
     """Uploads every task whose provider is enabled; returns outcomes and the tasks skipped (provider disabled)."""
     provider_gates = {name: asyncio.Semaphore(per_provider) for name in clients}
@@ -117,6 +119,13 @@ async def upload_images(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    await asyncio.gather(*(one(t) for t in tasks if t.provider in clients))
-    outcomes.sort(key=lambda o: o.image_id)
+    runnable = [t for t in tasks if t.provider in clients]
+    await asyncio.gather(*(one(t) for t in runnable))
+    if in_run_retry:
+        # one more try for transient failures after a short pause: same stored reference, no provider API call
+        transient = {o.image_id for o in outcomes if not o.ok and classify(o.error_type) is ErrorClass.TRANSIENT}
+        if transient:
+            await asyncio.sleep(in_run_retry_pause_s)
+            await asyncio.gather(*(one(t) for t in runnable if t.image_id in transient))
+    outcomes.sort(key=lambda o: (o.image_id, o.started_at))
     return outcomes, skipped

@@ -131,7 +131,8 @@ def gallery_markdown(thumbnails: Sequence[tuple[str, str]], settings: Settings) 
 
 def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
     return {
-        "attempted": s.attempted,
+        "attempts": s.attempted,
+        "images": s.images,
         "uploaded": sum(s.uploaded.values()),
         "failed_will_retry": sum(s.failed.values()),
         "permanently_failed": sum(s.retired.values()),
