@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from venue_pipeline.core.gallery import FAILED, PENDING, UploadOutcome
-from venue_pipeline.core.ids import KnownId, resolve_ids
+from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
+from venue_pipeline.providers.registry import ask_cost
 from venue_pipeline.core.photos import discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.upload import upload_images
@@ -66,6 +67,7 @@ class IdsSummary:
     cost: dict[str, float] = field(default_factory=dict)
     skipped_cooldown: int = 0
     dry_run: bool = False
+    would_ask: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
 
 
@@ -99,6 +101,9 @@ def run_provider_ids(
             for vid, rows in id_store.ids_for(session, ids).items()
         }
 
+    if dry_run:
+        return _plan_ids(settings, venues, known, before, t0, force=force)
+
     async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
         async with open_services(settings, run_id) as services:
             result = await resolve_ids(
@@ -107,7 +112,7 @@ def run_provider_ids(
             return result, _calls(services), _cost(services), {**services.disabled, **result.disabled}
 
     result, calls, cost, disabled = asyncio.run(go())
-    summary = IdsSummary(venues=len(venues), ids_before=before, dry_run=dry_run)
+    summary = IdsSummary(venues=len(venues), ids_before=before)
     summary.matched = dict(result.count(id_store.MATCHED))
     summary.no_match = dict(result.count(id_store.NO_MATCH))
     summary.ambiguous = dict(result.count(id_store.AMBIGUOUS))
@@ -118,16 +123,11 @@ def run_provider_ids(
     summary.disabled = disabled
     summary.calls, summary.cost = calls, cost
     summary.skipped_cooldown = result.skipped_cooldown
-    if dry_run:
-        after = Counter(before)
-        after.update(summary.matched)
-        summary.ids_after = dict(sorted(after.items()))
-    else:
-        with session_scope(settings.db_url) as session:
-            for venue_id, (lat, lng) in result.coordinates.items():
-                set_coordinates(session, venue_id, lat, lng)
-            id_store.save(session, result.records)
-            summary.ids_after = _id_counts(session, ids)
+    with session_scope(settings.db_url) as session:
+        for venue_id, (lat, lng) in result.coordinates.items():
+            set_coordinates(session, venue_id, lat, lng)
+        id_store.save(session, result.records)
+        summary.ids_after = _id_counts(session, ids)
     summary.duration_s = round(time.monotonic() - t0, 2)
     progress_log.info(
         "provider IDs: %d venues, %d accepted, %d rejected, %d ambiguous, %d deferred, %d geocoded (%.1fs)",
@@ -138,6 +138,39 @@ def run_provider_ids(
         sum(summary.deferred.values()),
         summary.geocoded,
         summary.duration_s,
+    )
+    return summary
+
+
+def _plan_ids(
+    settings: Settings,
+    venues: Sequence[Any],
+    known: dict[int, dict[str, KnownId]],
+    before: dict[str, int],
+    t0: float,
+    *,
+    force: bool,
+) -> IdsSummary:
+    """A dry run: which (venue, provider) lookups a real run would make and their list price; no call made."""
+    now = datetime.now(timezone.utc)
+    provider_settings = {p.name: p for p in settings.provider_settings() if p.api_key}
+    would: Counter[str] = Counter()
+    cost: Counter[str] = Counter()
+    skipped = 0
+    for venue in venues:
+        ask, cooling = providers_to_ask(known.get(venue.id, {}), list(provider_settings), force=force, now=now)
+        skipped += cooling
+        method = "search" if venue.has_coordinates else "geocode"
+        for provider in ask:
+            would[provider] += 1
+            cost[provider] += ask_cost(provider_settings[provider], method)
+    summary = IdsSummary(venues=len(venues), ids_before=before, ids_after=dict(before), dry_run=True)
+    summary.would_ask = dict(sorted(would.items()))
+    summary.cost = {p: round(c, 4) for p, c in sorted(cost.items())}
+    summary.skipped_cooldown = skipped
+    summary.duration_s = round(time.monotonic() - t0, 2)
+    progress_log.info(
+        "provider IDs (dry run): would make %d lookups costing about $%.2f", sum(would.values()), sum(cost.values())
     )
     return summary
 

@@ -62,6 +62,8 @@ class Settings:
     google_api: str = "new"
     foursquare_api: str = "places"
     sandbox_rate_scale: float = 20.0
+    sandbox_fill_keys: bool = True
+    quotas: dict[str, int | None] = field(default_factory=dict)
 
     def provider_settings(self) -> list[ProviderSettings]:
         """Per-provider settings: defaults, the selected API flavour, and the key (a sandbox key in sandbox mode)."""
@@ -71,7 +73,7 @@ class Settings:
                 raise ValueError(f"unknown provider {name!r}; known: {sorted(PROVIDER_CLASSES)}")
             base = default_settings(name)
             key = self.api_keys.get(name)
-            if not key and self.provider_mode == "sandbox":
+            if not key and self.provider_mode == "sandbox" and self.sandbox_fill_keys:
                 key = SANDBOX_KEY
             options = dict(base.options)
             if name == "google_places":
@@ -87,7 +89,7 @@ class Settings:
                     api_key=key or None,
                     enabled=base.enabled,
                     rate_per_second=rate,
-                    daily_quota=base.daily_quota,
+                    daily_quota=self.quotas.get(name, base.daily_quota),
                     timeout_s=base.timeout_s,
                     costs=base.costs,
                     options=options,

@@ -65,6 +65,7 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
                     "ambiguous": s.ambiguous,
                     "deferred": s.deferred,
                     "calls": s.calls,
+                    "would_ask (dry run)": s.would_ask,
                     "cost_usd": s.cost,
                     "daily_quota": {p: q if q else "none" for p, q in quotas.items()},
                 }

@@ -84,3 +84,19 @@ def build_clients(
         disabled[s.name] = reason
         log.log(logging.INFO if cls is not None and not s.enabled else logging.WARNING, reason)
     return clients, disabled
+
+
+ASK_ENDPOINTS: dict[str, dict[str, str]] = {
+    "here": {"search": "discover", "geocode": "geocode"},
+    "geoapify": {"search": "places", "geocode": "geocode"},
+    "foursquare": {"search": "search", "geocode": "geocode"},
+    "google_places": {"search": "text_search", "geocode": "text_search"},
+}
+
+
+def ask_cost(settings: ProviderSettings, method: str) -> float:
+    """List price of one ID lookup (`search` or `geocode`) at this provider, for dry-run estimates."""
+    endpoint = ASK_ENDPOINTS.get(settings.name, {}).get(method, method)
+    if settings.name == "google_places" and settings.options.get("api") == "legacy" and method == "search":
+        endpoint = "nearby_search"
+    return float(settings.costs.get(endpoint, 0.0))

@@ -1,0 +1,74 @@
+"""The city stages end to end on the sandbox: quotas across restarts, missing keys, dry runs, idempotence."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from venue_pipeline.cli import import_file
+from venue_pipeline.demo import _limited_csv
+from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
+from venue_pipeline.services import Settings
+from venue_pipeline.store.db import dispose_engines, session_scope
+from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow
+
+
+@pytest.fixture
+def city_db(db_url, tmp_path, monkeypatch) -> str:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(db_url, _limited_csv(8, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    return db_url
+
+
+def _settings(db_url: str, tmp_path, **kw) -> Settings:
+    return Settings(db_url=db_url, sandbox_faults="none", image_dir=str(tmp_path / "images"), **kw)
+
+
+def test_foursquare_quota_holds_across_runs_and_a_restart(city_db, tmp_path) -> None:
+    settings = _settings(city_db, tmp_path, providers=("foursquare",), quotas={"foursquare": 5})
+    first = run_provider_ids(settings, "exeter")
+    assert sum(first.matched.values()) + sum(first.no_match.values()) + sum(first.ambiguous.values()) == 5
+    assert first.deferred == {"foursquare": 3} and not first.errors
+    dispose_engines()  # a restart: new engines, new ledger, nothing cached in memory
+    second = run_provider_ids(settings, "exeter")
+    assert second.calls == {} and second.deferred == {"foursquare": 3} and not second.errors
+    with session_scope(city_db) as s:
+        assert s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == "foursquare")) == 5
+        statuses = dict(s.execute(select(ProviderIdRow.status, func.count()).group_by(ProviderIdRow.status)).all())
+    assert statuses.get("deferred") == 3 and "failed" not in statuses
+
+
+def test_a_missing_api_key_disables_only_that_provider(city_db, tmp_path, caplog) -> None:
+    keys = {"here": None, "geoapify": "k", "foursquare": "k", "google_places": "k"}
+    settings = _settings(city_db, tmp_path, api_keys=keys, sandbox_fill_keys=False)
+    summary = run_provider_ids(settings, "exeter")
+    assert list(summary.disabled) == ["here"] and "HERE_API_KEY" in summary.disabled["here"]
+    assert "here" not in summary.calls and set(summary.calls) == {"geoapify", "foursquare", "google_places"}
+    assert sum(summary.matched.values()) > 0
+    assert sum("HERE_API_KEY" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_dry_run_reports_lookups_and_cost_without_calling_or_storing(city_db, tmp_path) -> None:
+    summary = run_provider_ids(_settings(city_db, tmp_path), "exeter", dry_run=True)
+    assert summary.would_ask == {"foursquare": 8, "geoapify": 8, "google_places": 8, "here": 8}
+    assert summary.cost["google_places"] == pytest.approx(8 * 0.032)
+    with session_scope(city_db) as s:
+        assert s.scalar(select(func.count(ApiCallRow.id))) == 0
+        assert s.scalar(select(func.count(ProviderIdRow.id))) == 0
+
+
+def test_rerunning_a_processed_city_adds_no_row_and_uploads_nothing(city_db, tmp_path) -> None:
+    settings = _settings(city_db, tmp_path)
+    run_provider_ids(settings, "exeter")
+    run_discovery(settings, "exeter")
+    first = run_uploads(settings, "exeter")
+    assert sum(first.uploaded.values()) > 0
+    with session_scope(city_db) as s:
+        rows = s.scalar(select(func.count(VenueImageRow.id)))
+    run_provider_ids(settings, "exeter")
+    again = run_discovery(settings, "exeter")
+    second = run_uploads(settings, "exeter")
+    assert sum(again.new.values()) == 0 and second.attempted == 0
+    with session_scope(city_db) as s:
+        assert s.scalar(select(func.count(VenueImageRow.id))) == rows
