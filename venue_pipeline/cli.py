@@ -114,6 +114,24 @@ def cmd_match_eval(args: argparse.Namespace) -> int:
     return main_match_eval(list(args.files))
 
 
+def cmd_export_images(args: argparse.Namespace) -> int:
+    import json
+
+    from venue_pipeline.export import export_venue_images
+
+    try:
+        data = export_venue_images(args.db_url, args.venue_id)
+    except LookupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="venue-pipeline", description=__doc__)
     parser.add_argument("--db-url", default=None, help="venue database URL (default: VENUE_DB_URL or SQLite)")
@@ -142,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--seed", type=int, default=int(os.environ.get("VENUE_SANDBOX_SEED", "7")))
     serve.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
     serve.set_defaults(func=cmd_sandbox_serve)
+
+    exp = sub.add_parser("export-images", help="a venue's gallery as JSON (original venue_images entry shape)")
+    exp.add_argument("venue_id", type=int)
+    exp.add_argument("--out", default=None, help="write to this file instead of stdout")
+    exp.set_defaults(func=cmd_export_images)
 
     ev = sub.add_parser("match-eval", help="precision/recall of the place matcher on labelled pairs")
     ev.add_argument("files", nargs="+")

@@ -3,14 +3,14 @@
 import dagster as dg
 
 from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
-from venue_pipeline.defs.checks import provider_ids_are_real_ids
+from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
 from venue_pipeline.defs.jobs import enrich_city_job, failure_report_job
 from venue_pipeline.defs.resources import build_resources
 from venue_pipeline.defs.sensors import new_venues_sensor
 
 defs = dg.Definitions(
     assets=[provider_ids, discovered_photos, uploaded_images, image_failure_report],
-    asset_checks=[provider_ids_are_real_ids],
+    asset_checks=[provider_ids_are_real_ids, image_invariants],
     jobs=[enrich_city_job, failure_report_job],
     sensors=[new_venues_sensor],
     resources=build_resources(),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +17,13 @@ from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
 from venue_pipeline.providers.registry import ask_cost
 from venue_pipeline.core.photos import discover_photos
 from venue_pipeline.core.quality import quality_score
+from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.upload import upload_images
 from venue_pipeline.services import Services, Settings, open_services
 from venue_pipeline.store import images as image_store
 from venue_pipeline.store import provider_ids as id_store
 from venue_pipeline.store.db import session_scope
-from venue_pipeline.store.venues import list_venues, mark_images_checked, set_coordinates
+from venue_pipeline.store.venues import images_checked, list_venues, mark_images_checked, set_coordinates
 
 progress_log = logging.getLogger("venue_pipeline.progress")
 
@@ -185,6 +186,7 @@ class DiscoverySummary:
     new: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     capped: int = 0
+    due_venues: int = 0
     deferred: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
@@ -200,15 +202,36 @@ def run_discovery(
     *,
     venue_ids: Sequence[int] = (),
     providers: Sequence[str] = (),
+    force: bool = False,
+    fresh_with_images_days: int = 30,
+    fresh_without_images_days: int = 7,
     run_id: str | None = None,
 ) -> DiscoverySummary:
-    """Lists photos for every provider ID of the city's venues and stores them under the gallery caps."""
+    """Lists photos for the provider IDs that are due (staleness rule, or force) and stores them under the caps."""
     t0 = time.monotonic()
     settings = _restrict(settings, providers)
+    now = datetime.now(timezone.utc)
     with session_scope(settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
-        ids = [v.id for v in venues]
-        place_ids = id_store.matched_ids(session, ids)
+        all_ids = [v.id for v in venues]
+        rows = id_store.ids_for(session, all_ids)
+        checked = images_checked(session, all_ids)
+    place_ids: dict[int, dict[str, str]] = {}
+    for vid in all_ids:
+        matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == id_store.MATCHED and r.place_id}
+        checked_at, has_images = checked.get(vid, (None, False))
+        due = due_providers(
+            checked_at,
+            has_images,
+            {p: r.matched_at for p, r in matched.items()},
+            now,
+            force=force,
+            fresh_with_images=timedelta(days=fresh_with_images_days),
+            fresh_without_images=timedelta(days=fresh_without_images_days),
+        )
+        if due:
+            place_ids[vid] = {p: matched[p].place_id for p in due}
+    ids = sorted(place_ids)
 
     async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
         async with open_services(settings, run_id) as services:
@@ -217,6 +240,7 @@ def run_discovery(
 
     result, calls, cost, disabled = asyncio.run(go())
     summary = DiscoverySummary(venues=len(venues), calls=calls, cost=cost, disabled=disabled)
+    summary.due_venues = len(ids)
     discovered: Counter[str] = Counter()
     new: Counter[str] = Counter()
     updated: Counter[str] = Counter()

@@ -72,3 +72,56 @@ def test_rerunning_a_processed_city_adds_no_row_and_uploads_nothing(city_db, tmp
     assert sum(again.new.values()) == 0 and second.attempted == 0
     with session_scope(city_db) as s:
         assert s.scalar(select(func.count(VenueImageRow.id))) == rows
+
+
+def test_no_stored_google_reference_carries_a_key(city_db, tmp_path) -> None:
+    for api in ("new", "legacy"):
+        settings = _settings(city_db, tmp_path, providers=("google_places",), google_api=api)
+        run_provider_ids(settings, "exeter")
+        run_discovery(settings, "exeter", force=True)
+        run_uploads(settings, "exeter")
+    with session_scope(city_db) as s:
+        rows = s.execute(select(VenueImageRow.reference, VenueImageRow.cdn_url, VenueImageRow.error_message)).all()
+    assert rows
+    for row in rows:
+        for text in filter(None, row):
+            assert "sandbox-key" not in text and "key=" not in text.lower()
+
+
+def test_google_photos_of_equal_width_become_distinct_cdn_files(city_db, tmp_path) -> None:
+    settings = _settings(city_db, tmp_path, providers=("google_places",))
+    run_provider_ids(settings, "exeter")
+    run_discovery(settings, "exeter")
+    run_uploads(settings, "exeter")
+    with session_scope(city_db) as s:
+        rows = s.execute(
+            select(VenueImageRow.venue_id, VenueImageRow.width, VenueImageRow.cdn_path).where(
+                VenueImageRow.status == "uploaded"
+            )
+        ).all()
+    same_width: dict[tuple[int, int], list[str]] = {}
+    for venue_id, width, path in rows:
+        same_width.setdefault((venue_id, width), []).append(path)
+    groups = [paths for paths in same_width.values() if len(paths) > 1]
+    assert groups, "the sandbox should give some venue two Google photos of one width"
+    for paths in groups:
+        assert len(set(paths)) == len(paths)
+        assert all((tmp_path / "images" / p.lstrip("/")).exists() for p in paths)
+
+
+def test_every_image_ends_in_a_classified_status_under_heavy_faults(city_db, tmp_path) -> None:
+    settings = _settings(city_db, tmp_path)
+    settings.sandbox_faults = "heavy"
+    run_provider_ids(settings, "exeter")
+    run_discovery(settings, "exeter")
+    summary = run_uploads(settings, "exeter")
+    with session_scope(city_db) as s:
+        rows = s.execute(select(VenueImageRow.status, VenueImageRow.error_type, VenueImageRow.error_class)).all()
+    statuses = [r[0] for r in rows]
+    assert "pending" not in statuses and "failed" in statuses and "uploaded" in statuses
+    for status, error_type, error_class in rows:
+        if status in ("failed", "permanently_failed"):
+            assert error_type and error_class in ("transient", "permanent", "ambiguous")
+    assert sum(summary.uploaded.values()) == statuses.count("uploaded")
+    assert sum(summary.failed.values()) == statuses.count("failed")
+    assert sum(summary.retired.values()) == statuses.count("permanently_failed")

@@ -36,6 +36,13 @@ class DiscoveryConfig(dg.Config):
 
     providers: list[str] = Field(default=[], description="Providers to list photos from (empty: all).")
     venue_ids: list[int] = Field(default=[], description="Only these venues of the city (empty: all).")
+    force: bool = Field(default=False, description="List photos again even for venues checked recently.")
+    fresh_with_images_days: int = Field(
+        default=30, description="A venue with uploaded images is re-discovered after this many days."
+    )
+    fresh_without_images_days: int = Field(
+        default=7, description="A venue without any uploaded image is re-discovered after this many days."
+    )
 
 
 class UploadConfig(dg.Config):
@@ -95,6 +102,9 @@ def discovered_photos(
         context.partition_key,
         venue_ids=config.venue_ids,
         providers=config.providers,
+        force=config.force,
+        fresh_with_images_days=config.fresh_with_images_days,
+        fresh_without_images_days=config.fresh_without_images_days,
         run_id=context.run_id,
     )
     for reason in summary.disabled.values():

@@ -3,9 +3,10 @@
 import dagster as dg
 from sqlalchemy import func, or_, select
 
-from venue_pipeline.defs.assets import provider_ids
+from venue_pipeline.core.gallery import STATUSES
+from venue_pipeline.defs.assets import provider_ids, uploaded_images
 from venue_pipeline.defs.resources import VenueStore
-from venue_pipeline.store.schema import ProviderIdRow
+from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
 
 
 @dg.asset_check(asset=provider_ids, description="No stored provider ID is empty or an address string.")
@@ -31,4 +32,81 @@ def provider_ids_are_real_ids(venue_store: VenueStore) -> dg.AssetCheckResult:
             "bad_ids": len(rows),
             "examples": dg.MetadataValue.json([{"venue_id": v, "provider": p, "place_id": i} for v, p, i in rows]),
         },
+    )
+
+
+SECRET_MARKERS = ("key=", "apikey=", "api_key=", "signature=", "sig=", "access_token=", "client_secret=")
+
+
+def _image_check_results(venue_store: VenueStore) -> dict[str, tuple[int, list]]:
+    """Counts (and a few examples) of each image invariant's violations, straight from SQL."""
+    with venue_store.session() as session:
+        twins = session.execute(
+            select(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key, func.count())
+            .group_by(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key)
+            .having(func.count() > 1)
+            .limit(20)
+        ).all()
+        paths = session.execute(
+            select(VenueImageRow.cdn_path, func.count())
+            .where(VenueImageRow.cdn_path.is_not(None))
+            .group_by(VenueImageRow.cdn_path)
+            .having(func.count() > 1)
+            .limit(20)
+        ).all()
+        leaky = or_(
+            *[
+                func.lower(column).contains(marker)
+                for column in (VenueImageRow.reference, VenueImageRow.cdn_url, VenueImageRow.error_message)
+                for marker in SECRET_MARKERS
+            ]
+        )
+        secrets = session.execute(select(VenueImageRow.id, VenueImageRow.provider).where(leaky).limit(20)).all()
+        no_status = session.execute(
+            select(VenueImageRow.id).where(
+                or_(VenueImageRow.status.is_(None), VenueImageRow.status.not_in(STATUSES))
+            ).limit(20)
+        ).all()
+    return {
+        "duplicate_photo_keys": (len(twins), [list(map(str, r)) for r in twins]),
+        "duplicate_cdn_paths": (len(paths), [list(map(str, r)) for r in paths]),
+        "urls_with_secrets": (len(secrets), [{"image_id": i, "provider": p} for i, p in secrets]),
+        "images_without_status": (len(no_status), [r[0] for r in no_status]),
+    }
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec("no_duplicate_images", asset=uploaded_images,
+                          description="No two rows share (venue, provider, photo key) or a CDN path."),
+        dg.AssetCheckSpec("no_secret_in_stored_urls", asset=uploaded_images,
+                          description="No stored reference, CDN URL or error message carries a key or signature."),
+        dg.AssetCheckSpec("every_image_has_a_status", asset=uploaded_images,
+                          description="Every image row is pending, uploaded, failed or permanently_failed."),
+    ]
+)
+def image_invariants(venue_store: VenueStore):  # type: ignore[no-untyped-def]
+    """The original system duplicated entries, overwrote files and stored keys in URLs; these catch all three."""
+    found = _image_check_results(venue_store)
+    twins, paths = found["duplicate_photo_keys"], found["duplicate_cdn_paths"]
+    yield dg.AssetCheckResult(
+        check_name="no_duplicate_images",
+        passed=twins[0] == 0 and paths[0] == 0,
+        metadata={
+            "duplicate_photo_keys": twins[0],
+            "duplicate_cdn_paths": paths[0],
+            "examples": dg.MetadataValue.json({"photo_keys": twins[1], "cdn_paths": paths[1]}),
+        },
+    )
+    secrets = found["urls_with_secrets"]
+    yield dg.AssetCheckResult(
+        check_name="no_secret_in_stored_urls",
+        passed=secrets[0] == 0,
+        metadata={"rows_with_secrets": secrets[0], "examples": dg.MetadataValue.json(secrets[1])},
+    )
+    missing = found["images_without_status"]
+    yield dg.AssetCheckResult(
+        check_name="every_image_has_a_status",
+        passed=missing[0] == 0,
+        metadata={"rows_without_status": missing[0], "examples": dg.MetadataValue.json(missing[1])},
     )

@@ -80,6 +80,7 @@ def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
     notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
     return {
         "venues": s.venues,
+        "venues_due": s.due_venues,
         "photos_discovered": sum(s.discovered.values()),
         "photos_new": sum(s.new.values()),
         "photos_updated": sum(s.updated.values()),

@@ -138,3 +138,23 @@ def cities(session: Session) -> list[tuple[str, str, int]]:
         .order_by(VenueRow.city_slug)
     )
     return [(slug, name, count) for slug, name, count in session.execute(stmt)]
+
+
+def images_checked(session: Session, venue_ids: Sequence[int]) -> dict[int, tuple[datetime | None, bool]]:
+    """Per venue: when its photos were last discovered, and whether it holds any uploaded image."""
+    from venue_pipeline.store.schema import VenueImageRow
+
+    out: dict[int, tuple[datetime | None, bool]] = {}
+    ids = list(venue_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        with_images = set(
+            session.scalars(
+                select(VenueImageRow.venue_id)
+                .where(VenueImageRow.venue_id.in_(chunk), VenueImageRow.status == "uploaded")
+                .distinct()
+            )
+        )
+        for vid, checked in session.execute(select(VenueRow.id, VenueRow.images_checked_at).where(VenueRow.id.in_(chunk))):
+            out[vid] = (checked, vid in with_images)
+    return out

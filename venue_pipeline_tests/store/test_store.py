@@ -131,3 +131,17 @@ def test_bare_postgres_urls_use_psycopg2(bad: str) -> None:
     from venue_pipeline.store.db import normalize_url
 
     assert normalize_url(bad).startswith("postgresql+psycopg2://")
+
+
+def test_per_venue_cap_holds_after_three_rediscoveries_with_new_photos(any_db_url: str) -> None:
+    with session_scope(any_db_url) as s:
+        upsert_venues(s, [_venue("1")])
+        vid = list_venues(s)[0].id
+        for round_ in range(3):
+            for provider in ("foursquare", "google_places", "here"):
+                refs = [PhotoRef(provider, f"{round_}-{i}", "ref", 1200 + i, 900) for i in range(4)]
+                images.save_discovered(s, vid, provider, "pid", refs, quality_score, max_per_venue=25)
+        rows = list(s.scalars(select(VenueImageRow).where(VenueImageRow.venue_id == vid)))
+    assert len(rows) == 25
+    assert max(sum(1 for r in rows if r.provider == p) for p in ("foursquare", "google_places", "here")) <= 10
+    assert sorted(r.position for r in rows) == list(range(1, 26))
