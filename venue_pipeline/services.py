@@ -4,6 +4,7 @@ from settings, so Dagster resources, the CLI and tests wire things the same way.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from venue_pipeline.sandbox.app import Sandbox, build_sandbox
 from venue_pipeline.sandbox.faults import FaultConfig
 from venue_pipeline.store.calls import DbCallLedger
 from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.schema import VenueRow
 from venue_pipeline.store.venues import list_venues
+from sqlalchemy import func, select
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +113,34 @@ class Services:
     sandbox: Sandbox | None
 
 
+_SANDBOXES: dict[tuple[str, int, str], tuple[tuple[object, ...], Sandbox]] = {}
+_SANDBOX_LOCK = threading.Lock()
+
+
 def build_world_sandbox(settings: Settings) -> Sandbox:
     """The in-process simulator, its world generated from every venue in the store and the seed."""
     with session_scope(settings.db_url) as session:
         venues = list_venues(session)
     return build_sandbox(venues, seed=settings.sandbox_seed, faults=fault_preset(settings.sandbox_faults))
+
+
+def shared_sandbox(settings: Settings) -> Sandbox:
+    """One simulator per (database, seed, fault mix) per process, rebuilt only when the venues change, so
+    its fault sequence carries on across stages and retry cycles like a real provider's would."""
+    key = (settings.db_url, settings.sandbox_seed, settings.sandbox_faults)
+    with session_scope(settings.db_url) as session:
+        signature = tuple(
+            session.execute(
+                select(func.count(VenueRow.id), func.max(VenueRow.id), func.max(VenueRow.updated_at))
+            ).one()
+        )
+    with _SANDBOX_LOCK:
+        cached = _SANDBOXES.get(key)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        sandbox = build_world_sandbox(settings)
+        _SANDBOXES[key] = (signature, sandbox)
+        return sandbox
 
 
 def _transport(settings: Settings, sandbox: Sandbox | None) -> httpx.AsyncBaseTransport | None:
@@ -136,7 +162,7 @@ async def open_services(
     if settings.provider_mode not in ("sandbox", "live"):
         raise ValueError(f"VENUE_PROVIDER_MODE must be 'sandbox' or 'live', not {settings.provider_mode!r}")
     if settings.provider_mode == "sandbox" and sandbox is None and not settings.sandbox_url:
-        sandbox = build_world_sandbox(settings)
+        sandbox = shared_sandbox(settings)
     redact_httpx_logs()
     transport = _transport(settings, sandbox)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)

@@ -254,4 +254,6 @@ def apply_outcome(
     )
     session.flush()
     session.expire(row)
+    if result.rowcount and new_status == PERMANENTLY_FAILED:
+        renumber_positions(session, row.venue_id)
     return new_status if result.rowcount else None

@@ -153,7 +153,10 @@ class UploadAttemptRow(Base):
     message: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (Index("ix_upload_attempts_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_upload_attempts_started_at", "started_at"),
+        Index("ix_upload_attempts_is_retry_started_at", "is_retry", "started_at"),
+    )
 
 
 class ApiCallRow(Base):
@@ -197,3 +200,14 @@ class RunFailureRow(Base):
     partition_key: Mapped[str | None] = mapped_column(String(255))
     message: Mapped[str | None] = mapped_column(Text)
     failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CircuitResetRow(Base):
+    """An operator's reset of a circuit breaker: only what happened after it counts towards reopening."""
+
+    __tablename__ = "circuit_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(64), index=True)
+    reset_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
