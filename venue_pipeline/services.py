@@ -39,8 +39,13 @@ SANDBOX_KEY = "sandbox-key"
 
 
 def fault_preset(name: str) -> FaultConfig:
-    """Named fault mixes for the sandbox: none, default (the demo's) or heavy."""
-    presets = {"none": FaultConfig.none, "default": FaultConfig.default, "heavy": FaultConfig.heavy}
+    """Named fault mixes for the sandbox: none, default (the demo's), heavy, or outage (heavy faults that clear)."""
+    presets = {
+        "none": FaultConfig.none,
+        "default": FaultConfig.default,
+        "heavy": FaultConfig.heavy,
+        "outage": FaultConfig.outage,
+    }
     if name not in presets:
         raise ValueError(f"unknown sandbox fault preset {name!r}; choose one of {sorted(presets)}")
     return presets[name]()

@@ -117,6 +117,9 @@ class FaultConfig:
 
     seed: int = 7
     rates: Mapping[tuple[str, str], FaultRates] = field(default_factory=dict)
+    transient_streak: int = 0
+    """0: transient faults are drawn anew on every attempt. N > 0: outage-like, a request hit by a
+    transient fault keeps failing for its first 1..N occurrences, then recovers for good."""
 
     # ---- presets -------------------------------------------------------------------------------
     @classmethod
@@ -180,6 +183,14 @@ class FaultConfig:
             },
         )
 
+    @classmethod
+    def outage(cls, transient: float = 0.3, permanent: float = 0.05, streak: int = 2, seed: int = 7) -> FaultConfig:
+        """Like heavy, but transient faults are short outages that clear after at most `streak` attempts; a
+        photo fetch counts as one request (Google's media redirect itself is not faulted on top of its host)."""
+        base = cls.heavy(transient, permanent, seed)
+        rates = {**base.rates, ("*", "photo_media"): FaultRates()}
+        return replace(base, rates=rates, transient_streak=streak)
+
     # ---- configuration helpers -----------------------------------------------------------------
     def with_rates(self, provider: str, kind: str, rates: FaultRates) -> FaultConfig:
         """A copy with rates set for one (provider, kind); '*' matches any."""
@@ -201,7 +212,12 @@ class FaultConfig:
         if rates is None:
             return None
         picked = _pick(rates, STICKY_FAULTS, _unit(self.seed, provider, kind, request_key, "sticky"))
-        if picked is None:
+        if picked is None and self.transient_streak > 0:
+            picked = _pick(rates, TRANSIENT_FAULTS, _unit(self.seed, provider, kind, request_key, "streak"))
+            length = 1 + int(_unit(self.seed, provider, kind, request_key, "streak-length") * self.transient_streak)
+            if occurrence >= length:
+                picked = None
+        elif picked is None:
             picked = _pick(rates, TRANSIENT_FAULTS, _unit(self.seed, provider, kind, request_key, occurrence))
         if picked is None:
             return None

@@ -257,3 +257,43 @@ def apply_outcome(
     if result.rowcount and new_status == PERMANENTLY_FAILED:
         renumber_positions(session, row.venue_id)
     return new_status if result.rowcount else None
+
+
+def reopen(
+    session: Session,
+    *,
+    city_slug: str | None = None,
+    venue_ids: Sequence[int] | None = None,
+    image_ids: Sequence[int] | None = None,
+) -> int:
+    """An operator's explicit re-open: permanently failed images become failed and due, with fresh attempts."""
+    stmt = select(VenueImageRow).where(VenueImageRow.status == PERMANENTLY_FAILED)
+    if city_slug is not None:
+        stmt = stmt.join(VenueRow, VenueRow.id == VenueImageRow.venue_id).where(VenueRow.city_slug == city_slug)
+    if venue_ids:
+        stmt = stmt.where(VenueImageRow.venue_id.in_(list(venue_ids)))
+    if image_ids:
+        stmt = stmt.where(VenueImageRow.id.in_(list(image_ids)))
+    now = datetime.now(timezone.utc)
+    count = 0
+    venues: set[int] = set()
+    for row in session.scalars(stmt):
+        row.status, row.attempts, row.next_retry_at, row.updated_at = FAILED, 0, now, now
+        venues.add(row.venue_id)
+        count += 1
+    session.flush()
+    for venue_id in venues:
+        renumber_positions(session, venue_id)
+    return count
+
+
+def update_reference(
+    session: Session, image_id: int, reference: str, width: int | None, height: int | None, when: datetime
+) -> None:
+    """A refreshed provider reference (same photo key), e.g. after Google's references expired."""
+    row = session.get(VenueImageRow, image_id)
+    if row is None:
+        return
+    row.reference, row.reference_fetched_at, row.updated_at = reference, when, when
+    if width and height:
+        row.width, row.height = width, height

@@ -1,0 +1,56 @@
+"""Circuit-breaker facts from the database: recent retry outcomes, auth failures per target, operator resets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from venue_pipeline.store.schema import ApiCallRow, CircuitResetRow, UploadAttemptRow
+
+RETRY_TARGET = "retries"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def last_reset(session: Session, target: str) -> datetime:
+    return session.scalar(select(func.max(CircuitResetRow.reset_at)).where(CircuitResetRow.target == target)) or EPOCH
+
+
+def reset(session: Session, target: str, note: str | None = None) -> datetime:
+    """An operator closes a circuit: evidence from before now no longer counts."""
+    now = datetime.now(timezone.utc)
+    session.add(CircuitResetRow(target=target, reset_at=now, note=note))
+    session.flush()
+    return now
+
+
+def recent_retry_outcomes(session: Session, window: int) -> list[bool]:
+    """Outcomes (True = uploaded) of the last `window` retry attempts since the last reset, newest first."""
+    since = last_reset(session, RETRY_TARGET)
+    rows = session.scalars(
+        select(UploadAttemptRow.outcome)
+        .where(UploadAttemptRow.is_retry.is_(True), UploadAttemptRow.started_at > since)
+        .order_by(UploadAttemptRow.started_at.desc(), UploadAttemptRow.id.desc())
+        .limit(window)
+    ).all()
+    return [outcome == "uploaded" for outcome in rows]
+
+
+def auth_failed_targets(session: Session) -> dict[str, datetime]:
+    """Targets (providers, the CDN) whose latest call since their last reset failed with auth_error."""
+    latest = (
+        select(ApiCallRow.provider, func.max(ApiCallRow.called_at).label("at"))
+        .group_by(ApiCallRow.provider)
+        .subquery()
+    )
+    rows = session.execute(
+        select(ApiCallRow.provider, ApiCallRow.error_type, ApiCallRow.called_at).join(
+            latest, (latest.c.provider == ApiCallRow.provider) & (latest.c.at == ApiCallRow.called_at)
+        )
+    ).all()
+    out: dict[str, datetime] = {}
+    for provider, error_type, at in rows:
+        if error_type in ("auth_error", "missing_api_key") and at > last_reset(session, f"auth:{provider}"):
+            out[provider] = at
+    return out
