@@ -254,7 +254,7 @@ def run_discovery(
             new[listing.provider] += counts.new
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
-        mark_images_checked(session, [v for v in ids if v not in result.failed_venues])
+        mark_images_checked(session, [v for v in all_ids if v not in result.failed_venues])
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
     summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)
@@ -526,3 +526,33 @@ def circuit_state(session: Any) -> Any:
     from venue_pipeline.store import circuits
 
     return evaluate(circuits.recent_retry_outcomes(session, MIN_ATTEMPTS), circuits.auth_failed_targets(session))
+
+
+def merge(summaries: Sequence[Any]) -> Any:
+    """Adds up summaries of one kind (a multi-city backfill run): numbers sum, per-key counts sum, lists join."""
+    if not summaries:
+        raise ValueError("nothing to merge")
+    first = summaries[0]
+    if len(summaries) == 1:
+        return first
+    out = replace(first)
+    for f in first.__dataclass_fields__:
+        values = [getattr(s, f) for s in summaries]
+        head = values[0]
+        if isinstance(head, bool):
+            merged: Any = any(values)
+        elif isinstance(head, (int, float)):
+            merged = round(sum(values), 4) if isinstance(head, float) else sum(values)
+        elif isinstance(head, dict) and all(isinstance(v, (int, float)) for d in values for v in d.values()):
+            acc: Counter[str] = Counter()
+            for d in values:
+                acc.update(d)
+            merged = dict(sorted(acc.items()))
+        elif isinstance(head, dict):
+            merged = {k: v for d in values for k, v in d.items()}
+        elif isinstance(head, list):
+            merged = [item for v in values for item in v]
+        else:
+            merged = " ".join(str(v) for v in values if v)
+        setattr(out, f, merged)
+    return out

@@ -1,5 +1,6 @@
-"""The four assets: each runs one core stage for a city and turns its summary into UI metadata."""
+"""The assets: each runs one core stage and turns its summary into UI metadata."""
 
+import warnings
 
 import dagster as dg
 from pydantic import Field
@@ -9,33 +10,46 @@ from venue_pipeline.defs.metadata import (
     discovery_metadata,
     ids_metadata,
     report_metadata,
+    retry_metadata,
     upload_metadata,
 )
-from venue_pipeline.defs.partitions import cities_partitions
+from venue_pipeline.defs.partitions import CITIES_PER_BACKFILL_RUN, cities_partitions
 from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore, settings_for
-from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
+from venue_pipeline.pipeline import merge, run_discovery, run_provider_ids, run_retries, run_uploads
 from venue_pipeline.store.reports import save_snapshot
 
+warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+
 GROUP = "venue_galleries"
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=CITIES_PER_BACKFILL_RUN)
+
+PROVIDERS_FIELD = Field(default=[], description="Only these providers (empty: every enabled provider).")
+VENUE_IDS_FIELD = Field(default=[], description="Only these venues of the city (empty: all).")
+RETRY_ONLY_FIELD = Field(
+    default=False,
+    description="Retry failed images of the city from their stored references instead of discovering: "
+    "no provider search or photo-list call.",
+)
 
 
 class ProviderIdsConfig(dg.Config):
     """Which venues and providers the ID stage works on."""
 
-    providers: list[str] = Field(default=[], description="Providers to ask (empty: every enabled provider).")
-    venue_ids: list[int] = Field(default=[], description="Only these venues of the city (empty: all).")
+    providers: list[str] = PROVIDERS_FIELD
+    venue_ids: list[int] = VENUE_IDS_FIELD
     force: bool = Field(default=False, description="Search again even where a match was recently rejected.")
     dry_run: bool = Field(default=False, description="Report what would change and what it would cost; store nothing.")
     first_success_only: bool = Field(
         default=False, description="Geocode new venues until the first provider succeeds (the old fallback mode)."
     )
+    retry_failed_only: bool = RETRY_ONLY_FIELD
 
 
 class DiscoveryConfig(dg.Config):
     """Which venues and providers photo discovery works on."""
 
-    providers: list[str] = Field(default=[], description="Providers to list photos from (empty: all).")
-    venue_ids: list[int] = Field(default=[], description="Only these venues of the city (empty: all).")
+    providers: list[str] = PROVIDERS_FIELD
+    venue_ids: list[int] = VENUE_IDS_FIELD
     force: bool = Field(default=False, description="List photos again even for venues checked recently.")
     fresh_with_images_days: int = Field(
         default=30, description="A venue with uploaded images is re-discovered after this many days."
@@ -43,18 +57,40 @@ class DiscoveryConfig(dg.Config):
     fresh_without_images_days: int = Field(
         default=7, description="A venue without any uploaded image is re-discovered after this many days."
     )
+    retry_failed_only: bool = RETRY_ONLY_FIELD
 
 
 class UploadConfig(dg.Config):
     """Which images the upload stage copies to the CDN."""
 
-    providers: list[str] = Field(default=[], description="Only images of these providers (empty: all).")
+    providers: list[str] = PROVIDERS_FIELD
     venue_ids: list[int] = Field(default=[], description="Only these venues (empty: the whole city).")
-    image_ids: list[int] = Field(default=[], description="Only these images (empty: every pending image).")
+    image_ids: list[int] = Field(default=[], description="Only these images (empty: every pending or due image).")
+    retry_failed_only: bool = RETRY_ONLY_FIELD
+
+
+class RetryConfig(dg.Config):
+    """Which failed images to retry; empty fields mean every due failure in the database."""
+
+    city: str = Field(default="", description="Only this city slug (e.g. 'exeter'); empty: every city.")
+    venue_ids: list[int] = Field(default=[], description="Only these venues' failed images.")
+    image_ids: list[int] = Field(
+        default=[], description="Only these images, retried now even if their backoff has not passed."
+    )
+    providers: list[str] = Field(default=[], description="Only images of these providers.")
+    reopen_permanent: bool = Field(
+        default=False,
+        description="Re-open permanently failed images in the selection (operator override) and retry them.",
+    )
+
+
+def _skip(stage: str) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{stage} skipped: retry_failed_only")})
 
 
 @dg.asset(
     partitions_def=cities_partitions,
+    backfill_policy=BACKFILL_POLICY,
     group_name=GROUP,
     kinds={"python", "sql"},
     pool="provider_api",
@@ -67,15 +103,23 @@ def provider_ids(
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
     """Every provider's place ID per venue: geocode venues without coordinates, search and match the rest."""
-    summary = run_provider_ids(
-        settings_for(venue_store, provider_apis, image_cdn),
-        context.partition_key,
-        venue_ids=config.venue_ids,
-        providers=config.providers,
-        force=config.force,
-        dry_run=config.dry_run,
-        first_success_only=config.first_success_only,
-        run_id=context.run_id,
+    if config.retry_failed_only:
+        return _skip("provider IDs")
+    settings = settings_for(venue_store, provider_apis, image_cdn)
+    summary = merge(
+        [
+            run_provider_ids(
+                settings,
+                city,
+                venue_ids=config.venue_ids,
+                providers=config.providers,
+                force=config.force,
+                dry_run=config.dry_run,
+                first_success_only=config.first_success_only,
+                run_id=context.run_id,
+            )
+            for city in context.partition_keys
+        ]
     )
     for reason in summary.disabled.values():
         context.log.warning(reason)
@@ -84,6 +128,7 @@ def provider_ids(
 
 @dg.asset(
     partitions_def=cities_partitions,
+    backfill_policy=BACKFILL_POLICY,
     deps=[provider_ids],
     group_name=GROUP,
     kinds={"python", "sql"},
@@ -97,15 +142,23 @@ def discovered_photos(
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
     """Photo references from every provider that holds the venue, stored without secrets under gallery caps."""
-    summary = run_discovery(
-        settings_for(venue_store, provider_apis, image_cdn),
-        context.partition_key,
-        venue_ids=config.venue_ids,
-        providers=config.providers,
-        force=config.force,
-        fresh_with_images_days=config.fresh_with_images_days,
-        fresh_without_images_days=config.fresh_without_images_days,
-        run_id=context.run_id,
+    if config.retry_failed_only:
+        return _skip("photo discovery")
+    settings = settings_for(venue_store, provider_apis, image_cdn)
+    summary = merge(
+        [
+            run_discovery(
+                settings,
+                city,
+                venue_ids=config.venue_ids,
+                providers=config.providers,
+                force=config.force,
+                fresh_with_images_days=config.fresh_with_images_days,
+                fresh_without_images_days=config.fresh_without_images_days,
+                run_id=context.run_id,
+            )
+            for city in context.partition_keys
+        ]
     )
     for reason in summary.disabled.values():
         context.log.warning(reason)
@@ -114,6 +167,7 @@ def discovered_photos(
 
 @dg.asset(
     partitions_def=cities_partitions,
+    backfill_policy=BACKFILL_POLICY,
     deps=[discovered_photos],
     group_name=GROUP,
     kinds={"python", "sql"},
@@ -126,20 +180,63 @@ def uploaded_images(
     provider_apis: ProviderApis,
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
-    """New photos copied to the image CDN, each ending uploaded or failed with a classified error."""
+    """New and due photos copied to the image CDN, each ending uploaded or failed with a classified error."""
     settings = settings_for(venue_store, provider_apis, image_cdn)
-    summary = run_uploads(
-        settings,
-        context.partition_key,
-        venue_ids=config.venue_ids,
-        image_ids=config.image_ids,
-        providers=config.providers,
-        run_id=context.run_id,
+    if config.retry_failed_only:
+        retried = merge(
+            [
+                run_retries(
+                    settings,
+                    city=city,
+                    venue_ids=config.venue_ids,
+                    image_ids=config.image_ids,
+                    providers=config.providers,
+                    run_id=context.run_id,
+                )
+                for city in context.partition_keys
+            ]
+        )
+        return dg.MaterializeResult(metadata=retry_metadata(retried))
+    summary = merge(
+        [
+            run_uploads(
+                settings,
+                city,
+                venue_ids=config.venue_ids,
+                image_ids=config.image_ids,
+                providers=config.providers,
+                run_id=context.run_id,
+            )
+            for city in context.partition_keys
+        ]
     )
     return dg.MaterializeResult(metadata=upload_metadata(summary, settings))
 
 
-@dg.asset(deps=[uploaded_images], group_name=GROUP, kinds={"python", "sql"})
+@dg.asset(deps=[uploaded_images], group_name=GROUP, kinds={"python", "sql"}, pool="image_upload")
+def image_retries(
+    context: dg.AssetExecutionContext,
+    config: RetryConfig,
+    venue_store: VenueStore,
+    provider_apis: ProviderApis,
+    image_cdn: ImageCdn,
+) -> dg.MaterializeResult:
+    """Due failures retried from their stored references: transient ones with backoff, ambiguous ones once."""
+    summary = run_retries(
+        settings_for(venue_store, provider_apis, image_cdn),
+        city=config.city or None,
+        venue_ids=config.venue_ids,
+        image_ids=config.image_ids,
+        providers=config.providers,
+        reopen_permanent=config.reopen_permanent,
+        run_id=context.run_id,
+    )
+    if summary.circuit_note:
+        context.log.warning(summary.circuit_note)
+    return dg.MaterializeResult(metadata=retry_metadata(summary))
+
+
+@dg.asset(deps=[uploaded_images, image_retries], group_name=GROUP, kinds={"python", "sql"})
 def image_failure_report(
     context: dg.AssetExecutionContext, venue_store: VenueStore, provider_apis: ProviderApis
 ) -> dg.MaterializeResult:

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
-from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, UploadSummary
+from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, RetrySummary, UploadSummary
 from venue_pipeline.services import PROVIDERS, Settings
 
 
@@ -183,4 +183,34 @@ def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
         "coverage_by_city": dg.MetadataValue.md(md_table(report.get("coverage_by_city", []))),
         "provider_health": dg.MetadataValue.md(md_table(report.get("providers", []))),
         "daily_trend": dg.MetadataValue.md(md_table(report.get("daily_trend", []))),
+    }
+
+
+def retry_metadata(s: RetrySummary) -> dict[str, Any]:
+    return {
+        "due": s.due,
+        "attempted": s.attempted,
+        "uploaded": sum(s.uploaded.values()),
+        "still_failed": sum(s.still_failed.values()),
+        "permanently_failed": sum(s.retired.values()),
+        "reopened": s.reopened,
+        "references_refreshed": s.references_refreshed,
+        "reference_refresh_calls": sum(s.refresh_calls.values()),
+        "skipped_open_circuit": sum(s.skipped_open_circuit.values()),
+        "calls": sum(s.calls.values()),
+        "cost_usd": round(sum(s.cost.values()), 4),
+        "duration_s": s.duration_s,
+        "per_provider": dg.MetadataValue.md(
+            _per_provider(
+                {
+                    "uploaded": s.uploaded,
+                    "still_failed": s.still_failed,
+                    "permanently_failed": s.retired,
+                    "refresh_calls": s.refresh_calls,
+                    "skipped_open_circuit": s.skipped_open_circuit,
+                }
+            )
+        ),
+        "failure_breakdown": dg.MetadataValue.md(_breakdown(s.failures)),
+        "circuits": dg.MetadataValue.md(s.circuit_note or "_all circuits closed_"),
     }

@@ -1,12 +1,14 @@
 """Sensors: new venues get their city partition and an enrichment run without anyone pressing a button."""
 
+from datetime import datetime, timezone
+
 import dagster as dg
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from venue_pipeline.defs.jobs import enrich_city_job
 from venue_pipeline.defs.partitions import cities_partitions
 from venue_pipeline.defs.resources import VenueStore
-from venue_pipeline.store.schema import ProviderIdRow, VenueRow
+from venue_pipeline.store.schema import ProviderIdRow, RunFailureRow, VenueImageRow, VenueRow
 
 NEW_VENUES_PER_TICK = 500
 
@@ -64,3 +66,86 @@ def venue_run_config(venue_ids: list[int]) -> dict:
     """Run config limiting the three city assets to the given venues."""
     ops = {name: {"config": {"venue_ids": venue_ids}} for name in ("provider_ids", "discovered_photos", "uploaded_images")}
     return {"ops": ops}
+
+
+RETRY_JOB_NAME = "retry_job"
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def due_retryable(session) -> int:  # type: ignore[no-untyped-def]
+    """Failed images (not retired) whose next_retry_at has passed."""
+    now = datetime.now(timezone.utc)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(VenueImageRow)
+            .where(
+                VenueImageRow.status == "failed",
+                or_(VenueImageRow.next_retry_at.is_(None), VenueImageRow.next_retry_at <= now),
+            )
+        )
+        or 0
+    )
+
+
+@dg.asset_sensor(
+    asset_key=dg.AssetKey("image_failure_report"),
+    job_name=RETRY_JOB_NAME,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each failure report with due retryable failures, launch the retry job (one at a time; "
+    "skipped while a circuit breaker is open).",
+)
+def retry_after_report_sensor(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, venue_store: VenueStore
+) -> dg.SensorResult:
+    """The run key is the report's event id, so one report launches at most one retry run, ever."""
+    from venue_pipeline.pipeline import circuit_state
+
+    report_id = asset_event.storage_id
+    in_flight = context.instance.get_run_records(
+        dg.RunsFilter(job_name=RETRY_JOB_NAME, statuses=IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        return dg.SensorResult(skip_reason=f"retry run {in_flight[0].dagster_run.run_id[:8]} is still in progress")
+    with venue_store.session() as session:
+        due = due_retryable(session)
+        state = circuit_state(session)
+    if state.retries_open:
+        return dg.SensorResult(skip_reason=state.reason)
+    if not due:
+        return dg.SensorResult(skip_reason=f"report {report_id}: no retryable failure is due")
+    note = f"; {state.reason}" if state.auth_open else ""
+    context.log.info(f"report {report_id}: {due} due failures{note}")
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"retry-after-report:{report_id}", tags={"trigger": "failure_report", "due": str(due)})
+        ]
+    )
+
+
+@dg.run_failure_sensor(
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Records failed runs in the venue database so the failure report counts them.",
+)
+def record_failed_runs_sensor(context: dg.RunFailureSensorContext, venue_store: VenueStore) -> None:
+    """Failed runs are operational failures too; the report's failed_runs comes from here."""
+    run = context.dagster_run
+    message = context.failure_event.message if context.failure_event else None
+    with venue_store.session() as session:
+        if session.scalar(select(RunFailureRow.id).where(RunFailureRow.run_id == run.run_id)) is None:
+            session.add(
+                RunFailureRow(
+                    run_id=run.run_id,
+                    job_name=run.job_name,
+                    partition_key=run.tags.get("dagster/partition"),
+                    message=(message or "")[:2000],
+                    failed_at=datetime.now(timezone.utc),
+                )
+            )
