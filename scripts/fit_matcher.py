@@ -3,6 +3,8 @@
 Usage: .venv/bin/python scripts/fit_matcher.py [--data DIR] [--target-precision 0.98] [--write]
 Prints the fitted COEFFICIENTS and THRESHOLD and the per-split numbers; --write stores them in
 venue_pipeline/core/matching.py. Only numpy is needed (it comes with pandas); no scikit-learn.
+Only score_pair()'s weights are fitted: choose()'s candidate penalties, the category and fine-postcode
+nudges are hand-set (docs/matching.md, "Choosing among candidates") and this script leaves them alone.
 """
 
 from __future__ import annotations

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 from rapidfuzz import fuzz
 
 from venue_pipeline.core.normalize import (
+    ADDABLE_WORDS,
+    DROPPABLE_WORDS,
+    FILLER_WORDS,
+    GENERIC_SUFFIXES,
     SUB_PLACE_WORDS,
+    address_streets,
     category_tokens,
     core_name,
+    is_fine_postcode,
+    name_words,
     normalize_house_number,
     normalize_name,
     normalize_postcode,
-    normalize_street,
     split_address,
 )
 from venue_pipeline.core.venue import Venue
@@ -52,35 +59,55 @@ FEATURE_NAMES: tuple[str, ...] = (
     "name_x_log_distance",
 )
 COEFFICIENTS: tuple[float, ...] = (
-    -3.4468,  # bias
-    4.0334,  # name_sort
-    2.8842,  # name_set
-    2.3447,  # name_core
-    0.6575,  # name_partial
+    -3.4366,  # bias
+    4.0353,  # name_sort
+    2.8837,  # name_set
+    2.3398,  # name_core
+    0.6524,  # name_partial
     1.7226,  # name_exact
-    0.7995,  # name_low
-    -0.6323,  # name_id_mismatch
-    1.3630,  # name_contained
-    -2.4066,  # name_extra_sub_place
-    -0.0981,  # name_contained_x_log_distance
-    -2.5594,  # log_distance
-    -0.2460,  # near_50m
-    -0.5673,  # far_300m
-    0.8678,  # house_number_agree
-    -1.4216,  # house_number_disagree
-    0.5617,  # street_similarity
-    -0.2427,  # postcode_agree
-    -0.6035,  # postcode_disagree
-    0.5042,  # name_x_log_distance
+    0.8062,  # name_low
+    -0.6306,  # name_id_mismatch
+    1.3605,  # name_contained
+    -2.4047,  # name_extra_sub_place
+    -0.0970,  # name_contained_x_log_distance
+    -2.5618,  # log_distance
+    -0.2457,  # near_50m
+    -0.5686,  # far_300m
+    0.8966,  # house_number_agree
+    -1.4158,  # house_number_disagree
+    0.4864,  # street_similarity
+    -0.2361,  # postcode_agree
+    -0.6034,  # postcode_disagree
+    0.5059,  # name_x_log_distance
 )
 
 # Categories are not in the training data; when both sides have them this hand-set nudge applies.
 CATEGORY_AGREE_LOGIT = 0.5
 CATEGORY_DISAGREE_LOGIT = -0.5
 
-# Accept a best candidate only at or above THRESHOLD and MARGIN above any other place.
+# Nor are fine-grained postcodes: a US ZIP covers a district, a UK postcode a dozen addresses. When a
+# side has no coordinates, a shared fine postcode stands in for "near" (hand-set, like categories).
+FINE_POSTCODE_NO_DISTANCE_LOGIT = 1.5
+
+# Accept a best candidate only at or above THRESHOLD (a probability, chosen on Geo-ER train/valid) and
+# MARGIN log-odds above any other place: a raw-probability gap saturates near 1 (0.99 vs 0.94 is a
+# factor of 6 in odds), so the gap is measured on the logit scale.
 THRESHOLD = 0.81
-MARGIN = 0.15
+MARGIN = 2.0
+
+# choose() is stricter than the benchmark labels: it attaches photos, and its candidates are the
+# neighbours a provider found near the venue, several of them sharing words of its name. These
+# hand-set log-odds penalties (not fitted; see docs/matching.md "Choosing among candidates") apply
+# on top of score_pair() there, and only there, so Geo-ER scores are unchanged by them.
+NAME_WORD_LOGIT = 3.5  # per distinctive word one name has and the other lacks ("Old", "Stores", "Fish")
+KIND_ADDED_LOGIT = 3.0  # per kind-of-place word the candidate adds ("Golden Star" / "Golden Star Café")
+KIND_DROPPED_LOGIT = 1.0  # per kind-of-place word of the venue's the candidate lacks ("Hasaki Restaurant" / "Hasaki")
+LOOSE_WORD_LOGIT = 0.75  # per pub-type or legal word dropped ("Anchor Inn" / "Anchor") or added ("Anchor Pub")
+HOUSE_NUMBER_DISAGREE_LOGIT = 3.0  # another number: another building
+OTHER_STREET_LOGIT = 3.0  # street similarity below OTHER_STREET_BELOW on every reading of the address
+OTHER_STREET_BELOW = 0.5
+NEAR_ENOUGH_M = 50.0  # a provider's pin for the same place is rarely farther off than this ...
+FAR_LOGIT_PER_50M = 2.0  # ... so each further 50 m costs this much
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +121,7 @@ class MatchRecord:
     postcode: str | None = None
     house_number: str | None = None
     categories: tuple[str, ...] = ()
+    city: str | None = None
 
     @classmethod
     def from_venue(cls, venue: Venue) -> MatchRecord:
@@ -103,6 +131,7 @@ class MatchRecord:
             lng=venue.lng,
             address=venue.address,
             postcode=venue.postcode,
+            city=venue.city_name,
         )
 
     @classmethod
@@ -119,6 +148,7 @@ class MatchRecord:
             postcode=place.postcode,
             house_number=place.house_number,
             categories=tuple(place.categories),
+            city=place.city,
         )
 
     @property
@@ -168,11 +198,10 @@ def distance_m(a: MatchRecord, b: MatchRecord) -> float | None:
     return haversine_m(a.lat, a.lng, b.lat, b.lng)  # type: ignore[arg-type]
 
 
-def _address_parts(r: MatchRecord) -> tuple[str, str]:
-    number, street = split_address(r.address)
+def _house_number(r: MatchRecord) -> str:
     if r.house_number:
-        number = normalize_house_number(r.house_number)
-    return number, street
+        return normalize_house_number(r.house_number)
+    return split_address(r.address)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +225,66 @@ class NameSimilarity:
 def _identifiers(name: str) -> frozenset[str]:
     """Tokens that tell siblings apart: numbers and lone letters ("Building C", "Plaza 3")."""
     return frozenset(t for t in name.split() if t.isdigit() or (len(t) == 1 and t.isalpha()))
+
+
+@dataclass(frozen=True, slots=True)
+class NameDifference:
+    """Words one name has and the other lacks, by how much they say: distinctive, kind-of-place, or loose."""
+
+    missing: frozenset[str]  # distinctive words of a that b lacks ("Bite The Bullitt @ ...")
+    extra: frozenset[str]  # distinctive words b adds ("Old", "Stores", "Fish", "Car Park")
+    kind_added: frozenset[str]  # kind-of-place words b adds ("Café", "Hotel", "Tavern")
+    kind_dropped: frozenset[str]  # kind-of-place words of a that b lacks ("Hasaki Restaurant" / "Hasaki")
+    loose: frozenset[str]  # pub-type and legal words providers drop or add ("Inn", "Pub", "Ltd"), branch labels
+
+    @property
+    def distinct(self) -> int:
+        return len(self.missing) + len(self.extra)
+
+
+def _joined_pairs(words: list[str]) -> set[str]:
+    return {words[i] + words[i + 1] for i in range(len(words) - 1)}
+
+
+def _branch_words(name: str) -> frozenset[str]:
+    """Words after a spaced dash, a branch label rather than a name ("Rosa Mexicano - Union Square")."""
+    parts = re.split(r"\s[-\u2013\u2014|]\s", name, maxsplit=1)
+    return name_words(parts[1]) if len(parts) == 2 else frozenset()
+
+
+def name_difference(a: str, b: str, ignore: str | None = None) -> NameDifference:
+    """How b's name departs from a's, word by word; spelling slips, split words and `ignore` (a town) excluded."""
+    wa, wb = name_words(a), name_words(b)
+    skip = FILLER_WORDS | name_words(ignore)
+    missing = {w for w in wa - wb if w not in skip}
+    extra = {w for w in wb - wa if w not in skip}
+    # "Gatehouse" / "Gate House": a word that is two adjacent words of the other name.
+    la, lb = normalize_name(a).split(), normalize_name(b).split()
+    missing -= _joined_pairs(lb)
+    extra -= _joined_pairs(la)
+    for i in range(len(la) - 1):
+        if la[i] + la[i + 1] in wb:
+            missing.difference_update({la[i], la[i + 1]})
+    for i in range(len(lb) - 1):
+        if lb[i] + lb[i + 1] in wa:
+            extra.difference_update({lb[i], lb[i + 1]})
+    # "Peveral" / "Peverel": one misspelt word on each side cancels out.
+    for m in sorted(missing):
+        twin = next((e for e in sorted(extra) if min(len(m), len(e)) >= 5 and fuzz.ratio(m, e) >= 85), None)
+        if twin is not None:
+            missing.discard(m)
+            extra.discard(twin)
+    loose = (
+        {w for w in missing if w in DROPPABLE_WORDS or w in _branch_words(a)}
+        | {w for w in extra if w in ADDABLE_WORDS or w in _branch_words(b)}
+    )
+    missing -= loose
+    extra -= loose
+    dropped = {w for w in missing if w in GENERIC_SUFFIXES}
+    added = {w for w in extra if w in GENERIC_SUFFIXES}
+    return NameDifference(
+        frozenset(missing - dropped), frozenset(extra - added), frozenset(added), frozenset(dropped), frozenset(loose)
+    )
 
 
 def name_similarity(a: str, b: str) -> NameSimilarity:
@@ -230,15 +319,15 @@ def features(a: MatchRecord, b: MatchRecord) -> tuple[tuple[float, ...], dict[st
     near = 1.0 if dd <= 50.0 else 0.0
     log_d = math.log1p(dd / 10.0)
 
-    num_a, street_a = _address_parts(a)
-    num_b, street_b = _address_parts(b)
+    num_a, num_b = _house_number(a), _house_number(b)
     if num_a and num_b:
         hn = "agree" if num_a == num_b else "disagree"
     else:
         hn = "unknown"
     street_sim: float | None = None
-    if street_a and street_b:
-        street_sim = fuzz.token_set_ratio(normalize_street(street_a), normalize_street(street_b)) / 100.0
+    streets_a, streets_b = address_streets(a.address, a.city), address_streets(b.address, b.city)
+    if streets_a and streets_b:
+        street_sim = max(fuzz.token_set_ratio(sa, sb) for sa in streets_a for sb in streets_b) / 100.0
 
     pa, pb = normalize_postcode(a.postcode), normalize_postcode(b.postcode)
     if pa and pb:
@@ -285,6 +374,10 @@ def _category(a: MatchRecord, b: MatchRecord) -> Literal["agree", "disagree", "u
     return "agree" if ta & tb else "disagree"
 
 
+def _same_postcode(a: MatchRecord, b: MatchRecord) -> bool:
+    return normalize_postcode(a.postcode) == normalize_postcode(b.postcode)
+
+
 def _sigmoid(x: float) -> float:
     if x >= 0:
         return 1.0 / (1.0 + math.exp(-x))
@@ -310,6 +403,8 @@ def score_pair(a: MatchRecord, b: MatchRecord) -> ScoreBreakdown:
             logit += CATEGORY_AGREE_LOGIT
         elif category == "disagree":
             logit += CATEGORY_DISAGREE_LOGIT
+        if d is None and is_fine_postcode(a.postcode) and ev["postcode"] == "agree" and _same_postcode(a, b):
+            logit += FINE_POSTCODE_NO_DISTANCE_LOGIT
         score = _sigmoid(logit)
     return ScoreBreakdown(
         score=score,
@@ -324,6 +419,46 @@ def score_pair(a: MatchRecord, b: MatchRecord) -> ScoreBreakdown:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """One candidate as choose() sees it: the fitted pair score, the penalties on top, and the result."""
+
+    score: float
+    logit: float
+    pair: ScoreBreakdown
+    penalties: dict[str, float] = field(default_factory=dict)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
+
+
+def assess(venue: MatchRecord, candidate: MatchRecord) -> Assessment:
+    """How likely the candidate is the venue once name words, address and distance are held against it."""
+    pair = score_pair(venue, candidate)
+    if pair.rejected:
+        return Assessment(0.0, -math.inf, pair, {"rejected": math.inf})
+    diff = name_difference(venue.name, candidate.name, venue.city)
+    penalties: dict[str, float] = {}
+    if diff.distinct:
+        penalties["name_words"] = NAME_WORD_LOGIT * diff.distinct
+    if diff.kind_added:
+        penalties["kind_added"] = KIND_ADDED_LOGIT * len(diff.kind_added)
+    if diff.kind_dropped:
+        penalties["kind_dropped"] = KIND_DROPPED_LOGIT * len(diff.kind_dropped)
+    if diff.loose:
+        penalties["loose_words"] = LOOSE_WORD_LOGIT * len(diff.loose)
+    if pair.house_number == "disagree":
+        penalties["house_number"] = HOUSE_NUMBER_DISAGREE_LOGIT
+    if pair.street_similarity is not None and pair.street_similarity < OTHER_STREET_BELOW:
+        penalties["street"] = OTHER_STREET_LOGIT
+    if pair.distance_m is not None and pair.distance_m > NEAR_ENOUGH_M:
+        penalties["distance"] = FAR_LOGIT_PER_50M * (pair.distance_m - NEAR_ENOUGH_M) / 50.0
+    logit = _logit(pair.score) - sum(penalties.values())
+    return Assessment(_sigmoid(logit), logit, pair, penalties)
+
+
 def choose(
     venue: MatchRecord,
     candidates: Sequence[tuple[str, MatchRecord]],
@@ -331,19 +466,24 @@ def choose(
     threshold: float = THRESHOLD,
     margin: float = MARGIN,
 ) -> MatchDecision:
-    """The one candidate that is clearly this venue, or none: never "the first result"."""
-    best_per_place: dict[str, float] = {}
+    """The one candidate that is clearly this venue, or none: never "the first result".
+
+    Accepted only when its assessed score reaches `threshold` and its log-odds beat every other
+    place's by `margin`; the same place listed twice counts once."""
+    best: dict[str, Assessment] = {}
     for place_id, record in candidates:
-        s = score_pair(venue, record).score
-        if s > best_per_place.get(place_id, -1.0):
-            best_per_place[place_id] = s
-    scored = sorted(best_per_place.items(), key=lambda kv: kv[1], reverse=True)
-    if not scored:
+        a = assess(venue, record)
+        if place_id not in best or a.logit > best[place_id].logit:
+            best[place_id] = a
+    ranked = sorted(best.items(), key=lambda kv: kv[1].logit, reverse=True)
+    scored = [(pid, a.score) for pid, a in ranked]
+    if not ranked:
         return MatchDecision("no_match", None, 0.0, 0.0, [])
-    best_id, best = scored[0]
-    runner_up = scored[1][1] if len(scored) > 1 else 0.0
-    if best < threshold:
-        return MatchDecision("no_match", None, best, runner_up, scored)
-    if best - runner_up < margin:
-        return MatchDecision("ambiguous", None, best, runner_up, scored)
-    return MatchDecision("matched", best_id, best, runner_up, scored)
+    best_id, top = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else None
+    runner_up_score = runner_up.score if runner_up else 0.0
+    if top.score < threshold:
+        return MatchDecision("no_match", None, top.score, runner_up_score, scored)
+    if runner_up is not None and top.logit - runner_up.logit < margin:
+        return MatchDecision("ambiguous", None, top.score, runner_up_score, scored)
+    return MatchDecision("matched", best_id, top.score, runner_up_score, scored)

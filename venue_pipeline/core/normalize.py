@@ -33,6 +33,22 @@ SUB_PLACE_WORDS: frozenset[str] = frozenset(
     }
 )
 
+# Words whose absence or presence says nothing about which place it is ("Fat Cat & Canary").
+FILLER_WORDS: frozenset[str] = frozenset({"the", "ye", "and", "a", "an"})
+
+# Pub-type and legal-form words that providers drop from a pub's name ("Anchor Inn" / "Anchor") ...
+DROPPABLE_WORDS: frozenset[str] = frozenset(
+    {
+        "pub", "inn", "bar", "tavern", "ph", "freehouse",
+        "ltd", "limited", "plc", "llc", "inc", "co", "company", "corp",
+    }
+)
+
+# ... and the ones they add ("Anchor" / "Anchor Pub"). A difference in these is weak evidence. Other
+# differing words count more (matching.name_difference): a kind-of-place word from GENERIC_SUFFIXES
+# added ("Golden Star Café", "… Tavern"), and most of all any distinctive word ("Old", "Stores", "Fish").
+ADDABLE_WORDS: frozenset[str] = DROPPABLE_WORDS - {"tavern", "freehouse"}
+
 # Abbreviations inside names written out one way ("St Anne" / "Saint Anne", "Mt." / "Mount").
 NAME_ABBREVIATIONS: dict[str, str] = {
     "st": "saint", "ste": "sainte", "mt": "mount", "ft": "fort", "ctr": "center", "centre": "center",
@@ -79,6 +95,12 @@ def normalize_name(name: str | None) -> str:
     return " ".join(tokens)
 
 
+def name_words(name: str | None) -> frozenset[str]:
+    """A name's words as compared for differences: normalised, "public house" read as "pub"."""
+    text = f" {normalize_name(name)} ".replace(" public house ", " pub ")
+    return frozenset(text.split())
+
+
 def core_name(name: str | None) -> str:
     """The distinctive part of a name: generic trailing words removed ("Anchor Inn" -> "anchor")."""
     tokens = normalize_name(name).split()
@@ -100,6 +122,12 @@ def normalize_postcode(postcode: str | None) -> str:
     return text
 
 
+def is_fine_postcode(postcode: str | None) -> bool:
+    """A postcode that narrows to a street or less (UK "SW1A 1AA", Canadian "K1A 0B1"), unlike a US ZIP."""
+    pc = normalize_postcode(postcode)
+    return len(pc) >= 5 and any(c.isalpha() for c in pc) and any(c.isdigit() for c in pc)
+
+
 def split_address(address: str | None) -> tuple[str, str]:
     """(house number, street) from a one-line address, in either "10 High St" or "High St, 10" order."""
     if not address:
@@ -112,12 +140,38 @@ def split_address(address: str | None) -> tuple[str, str]:
     # OSM style: "Picardy Place, 10" (the number is its own trailing part).
     if len(parts) >= 2 and _HOUSE_NUMBER_RE.match(parts[1].replace(" ", "")):
         return parts[1].replace(" ", ""), normalize_street(parts[0])
+    # Open Pubs style: "Coach And Horses, 82 Thorpe Road, Norwich" (a building name leads).
+    if not _starts_with_number(parts[0]):
+        numbered = next((p for p in parts[1:3] if _starts_with_number(p)), None)
+        if numbered is not None:
+            parts = [numbered]
     tokens = parts[0].split()
     if tokens and _HOUSE_NUMBER_RE.match(tokens[0]):
         return tokens[0], normalize_street(" ".join(tokens[1:]))
     if len(tokens) >= 2 and _HOUSE_NUMBER_RE.match(tokens[-1]) and not re.fullmatch(r"\d+(st|nd|rd|th)", tokens[-1]):
         return tokens[-1], normalize_street(" ".join(tokens[:-1]))
     return "", normalize_street(" ".join(tokens))
+
+
+def _starts_with_number(part: str) -> bool:
+    tokens = part.split()
+    return bool(tokens) and bool(_HOUSE_NUMBER_RE.match(tokens[0])) and len(tokens) > 1
+
+
+def address_streets(address: str | None, city: str | None = None) -> list[str]:
+    """Every part of a one-line address that may name the street, house numbers and the town left out."""
+    if not address:
+        return []
+    town = fold(city)
+    out: list[str] = []
+    for part in _RANGE_RE.sub(r"\1", address).split(","):
+        tokens = fold(_UNIT_RE.sub(" ", part)).split()
+        while tokens and _HOUSE_NUMBER_RE.match(tokens[0]):
+            tokens = tokens[1:]
+        text = " ".join(tokens)
+        if text and text != town and any(ch.isalpha() for ch in text):
+            out.append(normalize_street(text))
+    return out
 
 
 def normalize_house_number(number: str | None) -> str:

@@ -105,10 +105,10 @@ def due_retryable(session) -> int:  # type: ignore[no-untyped-def]
 def retry_after_report_sensor(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry, venue_store: VenueStore
 ) -> dg.SensorResult:
-    """The run key is the report's event id, so one report launches at most one retry run, ever."""
+    """The run key names the report (its run and time), so one report launches at most one retry run, ever."""
     from venue_pipeline.pipeline import circuit_state
 
-    report_id = asset_event.storage_id
+    report_id = f"{asset_event.run_id or 'runless'}@{asset_event.timestamp:.3f}"
     in_flight = context.instance.get_run_records(
         dg.RunsFilter(job_name=RETRY_JOB_NAME, statuses=IN_FLIGHT), limit=1
     )

@@ -11,13 +11,17 @@ from venue_pipeline.core.matching import (
     FEATURE_NAMES,
     THRESHOLD,
     MatchRecord,
+    assess,
     choose,
     haversine_m,
+    name_difference,
     score_pair,
 )
 from venue_pipeline.core.normalize import (
+    address_streets,
     core_name,
     fold,
+    is_fine_postcode,
     normalize_name,
     normalize_postcode,
     split_address,
@@ -71,12 +75,45 @@ def test_postcodes_ignore_spacing_case_zip4_and_float_artefacts() -> None:
         ("704 Washington Rd", ("704", "washington rd")),
         ("Washington Road, 427", ("427", "washington rd")),
         ("12-14 High Street, London", ("12", "high st")),
+        ("Coach And Horses, 82 Thorpe Road, Norwich", ("82", "thorpe rd")),
+        ("Prince Of Wales, 8 - 14 Prince Of Wales Road, Norwich", ("8", "prince of wales rd")),
         ("Broadway", ("", "broadway")),
         (None, ("", "")),
     ],
 )
 def test_split_address_reads_both_number_orders(address: str | None, expected: tuple[str, str]) -> None:
     assert split_address(address) == expected
+
+
+def test_every_part_of_an_address_may_name_the_street_but_not_the_town() -> None:
+    assert address_streets("Inland Revenue, Castle Meadow Road, Nottingham", "Nottingham") == [
+        "inland revenue",
+        "castle meadow rd",
+    ]
+    assert address_streets("Washington Road, 427") == ["washington rd"]
+
+
+def test_fine_postcodes_are_told_from_zip_codes() -> None:
+    assert is_fine_postcode("NR1 1BG") and is_fine_postcode("K1A 0B1")
+    assert not is_fine_postcode("15213") and not is_fine_postcode(None)
+
+
+def test_name_difference_sorts_words_by_what_they_say() -> None:
+    d = name_difference("Black Horse Inn", "Black Horse Tavern")
+    assert d.kind_added == {"tavern"} and d.loose == {"inn"} and d.distinct == 0
+    d = name_difference("David Lloyd Leisure Centre", "Old David Lloyd Leisure Centre")
+    assert d.extra == {"old"}
+    d = name_difference("Bite The Bullitt@The Fat Cat And Canary Public House", "The Fat Cat & Canary Public House")
+    assert d.missing == {"bite", "bullitt"}
+    d = name_difference("The Anchor", "Anchor Pub")
+    assert d.distinct == 0 and d.loose == {"pub"} and not d.kind_added
+
+
+def test_name_difference_forgives_spelling_split_words_towns_and_branch_labels() -> None:
+    assert name_difference("The William Peveral", "William Peverel").distinct == 0
+    assert name_difference("The Gatehouse", "Gate House").distinct == 0
+    assert name_difference("Revolution Nottingham", "Revolution", ignore="Nottingham").distinct == 0
+    assert name_difference("Rosa Mexicano - Union Square", "Rosa Mexicano").distinct == 0
 
 
 # --- scoring -------------------------------------------------------------------------------------
@@ -199,3 +236,67 @@ def test_venue_without_coordinates_still_needs_name_and_address_evidence() -> No
     bad = choose(venue, [("q", rec("The King's Head", address="12 Whitehall", postcode="SW1A 2DY"))])
     assert good.status == "matched"
     assert bad.status == "no_match"
+
+
+# --- choosing among similar neighbours (the sandbox's distractors, and real streets) ---------------
+
+
+def test_right_pub_wins_over_same_street_neighbour_with_another_kind_word() -> None:
+    venue = rec("Black Horse Inn", address="Black Horse, 12 Longbrook Street, Exeter", postcode="EX4 6AP")
+    right = rec("Black Horse Inn", 25, address="12 Longbrook St", postcode="EX4 6AP")
+    other = rec("Black Horse Tavern", 45, 30, address="87 Longbrook Street", postcode="EX4 6AP")
+    d = choose(venue, [("other", other), ("right", right)])
+    assert d.status == "matched" and d.place_id == "right"
+    assert score_pair(venue, other).score > 0.8  # the fitted score alone would have called it close
+
+
+def test_old_prefix_names_another_place() -> None:
+    venue = rec("David Lloyd Leisure Centre")
+    old, right = rec("Old David Lloyd Leisure Centre", 60), rec("David Lloyd Leisure Centre", 20)
+    d = choose(venue, [("old", old), ("dl", right)])
+    assert d.status == "matched" and d.place_id == "dl"
+
+
+def test_similar_named_neighbour_alone_is_not_taken_for_the_venue() -> None:
+    venue = rec("The Golden Star", address="Golden Star, 57 Colegate, Norwich")
+    for name in ("Golden Star Café", "Golden Star Stores", "Old Golden Star", "Golden Star Fish Bar"):
+        d = choose(venue, [("n", rec(name, 40, address="48 Colegate"))])
+        assert d.status == "no_match", name
+
+
+def test_candidate_lacking_the_venues_own_words_is_rejected() -> None:
+    venue = rec("Bite The Bullitt@The Fat Cat And Canary Public House", address="101 Thorpe Road")
+    d = choose(venue, [("fc", rec("The Fat Cat And Canary Public House", 20, address="101 Thorpe Road"))])
+    assert d.status == "no_match"
+
+
+def test_same_name_at_another_house_number_or_street_or_far_off_is_rejected() -> None:
+    venue = rec("Mecca Bingo", address="Mecca Bingo Club, 285 Aylsham Road, Norwich")
+    assert choose(venue, [("x", rec("The Mecca Bingo", 35, address="126 Aylsham Road"))]).status == "no_match"
+    assert choose(venue, [("x", rec("The Mecca Bingo", 45, address="London Street"))]).status == "no_match"
+    assert choose(venue, [("x", rec("The Mecca Bingo", 150))]).status == "no_match"
+    assert choose(venue, [("x", rec("The Mecca Bingo", 30, address="285 Aylsham Rd"))]).status == "matched"
+
+
+def test_margin_is_in_log_odds_so_near_certain_candidates_can_still_be_told_apart() -> None:
+    venue = rec("Queen Of Iceni", address="Unit 6, Wherry Road, Norwich")
+    right = rec("Queen Of Iceni", 20, address="Wherry Road")
+    near_twin = rec("Queen Of Iceni Tavern", 45, address="Wherry Road")
+    a, b = assess(venue, right), assess(venue, near_twin)
+    assert a.score > 0.99 and a.logit - b.logit >= 2.0
+    assert choose(venue, [("t", near_twin), ("r", right)]).place_id == "r"
+
+
+def test_assessment_explains_its_penalties() -> None:
+    a = assess(rec("Red Lion", address="48 Parliament Street"), rec("Red Lion Hotel", 120, address="3 Whitehall"))
+    assert set(a.penalties) == {"kind_added", "house_number", "street", "distance"}
+    assert a.penalties["distance"] == pytest.approx(2.0 * 70 / 50, rel=1e-3)
+    assert a.score < a.pair.score
+
+
+def test_geocoded_venue_with_the_same_uk_postcode_is_matched_without_coordinates() -> None:
+    venue = MatchRecord("The Brickworks", None, None, "Unit 3b, Davisella House, Lower Eldon Street", "NG2 4PL")
+    place = rec("The brickworks", address="Lower Eldon Street", postcode="NG2 4PL")
+    hotel = rec("Brickworks Hotel", address="Lower Eldon Street", postcode="NG2 4PL")
+    d = choose(venue, [("h", hotel), ("p", place)])
+    assert d.status == "matched" and d.place_id == "p"
