@@ -8,9 +8,11 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy.exc import OperationalError
 
 from venue_pipeline.core.errors import PipelineError
 from venue_pipeline.core.gallery import FAILED, PENDING, UploadOutcome
@@ -27,6 +29,28 @@ from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.venues import images_checked, list_venues, mark_images_checked, set_coordinates
 
 progress_log = logging.getLogger("venue_pipeline.progress")
+
+
+def with_retry(db_url: str, work: Callable[[Any], Any], attempts: int = 4) -> Any:
+    """Runs `work(session)` in its own transaction, again if the database chose it as a deadlock or
+    serialization victim (concurrent runs on PostgreSQL touching the same venues)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with session_scope(db_url) as session:
+                return work(session)
+        except OperationalError as exc:
+            transient = any(w in str(exc).lower() for w in ("deadlock", "could not serialize", "database is locked"))
+            if not transient or attempt == attempts:
+                raise
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+def record_outcome(db_url: str, outcome: UploadOutcome, *, run_id: str | None, is_retry: bool) -> str | None:
+    """One outcome, one short transaction, so parallel runs never hold locks on many images at once."""
+    return with_retry(
+        db_url, lambda session: image_store.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry)
+    )
 
 
 def _restrict(settings: Settings, providers: Sequence[str] | None) -> Settings:
@@ -245,15 +269,23 @@ def run_discovery(
     discovered: Counter[str] = Counter()
     new: Counter[str] = Counter()
     updated: Counter[str] = Counter()
-    with session_scope(settings.db_url) as session:
-        for listing in result.listings:
-            counts = image_store.save_discovered(
-                session, listing.venue_id, listing.provider, listing.place_id, listing.photos, quality_score
-            )
+    by_venue: dict[int, list[Any]] = {}
+    for listing in result.listings:
+        by_venue.setdefault(listing.venue_id, []).append(listing)
+    for venue_id, listings in sorted(by_venue.items()):  # short transactions, venues in id order: no deadlock
+        def save(session: Any, listings: list[Any] = listings, venue_id: int = venue_id) -> list[Any]:
+            image_store.lock_venue(session, venue_id)
+            return [
+                (l, image_store.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
+                for l in listings
+            ]
+
+        for listing, counts in with_retry(settings.db_url, save):
             discovered[listing.provider] += len(listing.photos)
             new[listing.provider] += counts.new
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
+    with session_scope(settings.db_url) as session:
         mark_images_checked(session, [v for v in all_ids if v not in result.failed_venues])
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
@@ -330,13 +362,12 @@ def run_uploads(
     failures: Counter[str] = Counter()
     tried_before = {t.image_id for t in tasks if t.attempts > 0}
     final: dict[int, tuple[UploadOutcome, str]] = {}
-    with session_scope(settings.db_url) as session:
-        for outcome in outcomes:
-            is_retry = outcome.image_id in tried_before
-            tried_before.add(outcome.image_id)
-            status = image_store.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry)
-            if status is not None:
-                final[outcome.image_id] = (outcome, status)
+    for outcome in outcomes:
+        is_retry = outcome.image_id in tried_before
+        tried_before.add(outcome.image_id)
+        status = record_outcome(settings.db_url, outcome, run_id=run_id, is_retry=is_retry)
+        if status is not None:
+            final[outcome.image_id] = (outcome, status)
     summary.images = len(final)
     for outcome, status in final.values():  # count each image once, by where it ended
         if outcome.ok:
@@ -496,15 +527,15 @@ def run_retries(
     with session_scope(settings.db_url) as session:
         for image_id, (reference, width, height) in refreshed.items():
             image_store.update_reference(session, image_id, reference, width, height, now)
-        for outcome in outcomes:
-            status = image_store.apply_outcome(session, outcome, run_id=run_id, is_retry=True)
-            if status is None:
-                continue
-            if outcome.ok:
-                uploaded[outcome.provider] += 1
-                continue
-            failures[f"{outcome.provider}/{outcome.error_type}"] += 1
-            (retired if status == "permanently_failed" else still)[outcome.provider] += 1
+    for outcome in outcomes:
+        status = record_outcome(settings.db_url, outcome, run_id=run_id, is_retry=True)
+        if status is None:
+            continue
+        if outcome.ok:
+            uploaded[outcome.provider] += 1
+            continue
+        failures[f"{outcome.provider}/{outcome.error_type}"] += 1
+        (retired if status == "permanently_failed" else still)[outcome.provider] += 1
     summary.uploaded, summary.still_failed, summary.retired = dict(uploaded), dict(still), dict(retired)
     summary.failures = dict(sorted(failures.items()))
     summary.duration_s = round(time.monotonic() - t0, 2)

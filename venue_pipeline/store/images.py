@@ -48,6 +48,11 @@ def _insert_ignoring_conflicts(session: Session, rows: list[dict]) -> int:
     return int(result.rowcount or 0)
 
 
+def lock_venue(session: Session, venue_id: int) -> None:
+    """Serialises gallery changes of one venue across concurrent runs (a row lock on PostgreSQL)."""
+    session.execute(select(VenueRow.id).where(VenueRow.id == venue_id).with_for_update())
+
+
 def save_discovered(
     session: Session,
     venue_id: int,
