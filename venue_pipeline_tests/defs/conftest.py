@@ -15,4 +15,8 @@ def dagster_instance() -> Iterator[dg.DagsterInstance]:
     on_pg = os.environ.get("VENUE_DB_URL", "").startswith("postgres")
     overrides = {"storage": {"postgres": {"postgres_url": pg}}} if (pg and on_pg) else None
     with dg.instance_for_test(overrides=overrides) as instance:
+        if overrides:  # a shared PostgreSQL instance: start every test from empty run and event storage
+            instance.wipe()
         yield instance
+        if overrides:
+            instance.wipe()
