@@ -132,6 +132,47 @@ def cmd_export_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from venue_pipeline.core import report as rep
+    from venue_pipeline.providers.registry import default_settings
+    from venue_pipeline.services import PROVIDERS
+    from venue_pipeline.store.db import session_scope, upgrade
+    from venue_pipeline.store.reports import failed_images
+
+    upgrade(args.db_url)
+    with session_scope(args.db_url) as session:
+        data = rep.build_report(session, {p: default_settings(p).daily_quota for p in PROVIDERS})
+        failed = failed_images(session) if args.failed_images else []
+    render = {"json": rep.to_json, "csv": rep.to_csv, "markdown": rep.to_markdown}[args.format]
+    text = render(data)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"report written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.failed_images:
+        Path(args.failed_images).write_text(rep.failed_images_csv(failed), encoding="utf-8")
+        print(f"{len(failed)} failed images written to {args.failed_images}", file=sys.stderr)
+    return 0
+
+
+def cmd_circuit(args: argparse.Namespace) -> int:
+    from venue_pipeline.pipeline import circuit_state
+    from venue_pipeline.store import circuits
+    from venue_pipeline.store.db import session_scope, upgrade
+
+    upgrade(args.db_url)
+    with session_scope(args.db_url) as session:
+        if args.circuit_command == "reset":
+            at = circuits.reset(session, args.target, args.note)
+            print(f"circuit {args.target} reset at {at:%Y-%m-%d %H:%M:%S} UTC")
+        state = circuit_state(session)
+    rate = "n/a" if state.success_rate is None else f"{state.success_rate:.0%}"
+    print(f"retry success over the last {state.attempts} retry attempts: {rate}")
+    print(state.reason)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="venue-pipeline", description=__doc__)
     parser.add_argument("--db-url", default=None, help="venue database URL (default: VENUE_DB_URL or SQLite)")
@@ -165,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("venue_id", type=int)
     exp.add_argument("--out", default=None, help="write to this file instead of stdout")
     exp.set_defaults(func=cmd_export_images)
+
+    rep = sub.add_parser("report", help="the failure report as JSON, CSV or markdown")
+    rep.add_argument("--format", choices=["json", "csv", "markdown"], default="markdown")
+    rep.add_argument("--out", default=None, help="write to this file instead of stdout")
+    rep.add_argument("--failed-images", default=None, metavar="CSV", help="also write every failed image here")
+    rep.set_defaults(func=cmd_report)
+
+    circ = sub.add_parser("circuit", help="circuit breakers: status, or reset after fixing the cause")
+    circ_sub = circ.add_subparsers(dest="circuit_command", required=True)
+    circ_sub.add_parser("status", help="show the breakers").set_defaults(func=cmd_circuit)
+    reset = circ_sub.add_parser("reset", help="close a breaker: 'retries' or 'auth:<provider>'")
+    reset.add_argument("target")
+    reset.add_argument("--note", default=None)
+    reset.set_defaults(func=cmd_circuit)
 
     ev = sub.add_parser("match-eval", help="precision/recall of the place matcher on labelled pairs")
     ev.add_argument("files", nargs="+")

@@ -9,7 +9,7 @@ from venue_pipeline.defs.assets import (
     provider_ids,
     uploaded_images,
 )
-from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
+from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids, report_alerts
 from venue_pipeline.defs.jobs import enrich_city_job, failure_report_job, reset_circuit_job, retry_job
 from venue_pipeline.defs.resources import build_resources
 from venue_pipeline.defs.schedules import daily_retry_schedule, reenrich_stale_venues_schedule
@@ -17,7 +17,7 @@ from venue_pipeline.defs.sensors import new_venues_sensor, record_failed_runs_se
 
 defs = dg.Definitions(
     assets=[provider_ids, discovered_photos, uploaded_images, image_retries, image_failure_report],
-    asset_checks=[provider_ids_are_real_ids, image_invariants],
+    asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
     jobs=[enrich_city_job, retry_job, failure_report_job, reset_circuit_job],
     schedules=[daily_retry_schedule, reenrich_stale_venues_schedule],
     sensors=[new_venues_sensor, retry_after_report_sensor, record_failed_runs_sensor],

@@ -1,8 +1,12 @@
-"""The failure report: one snapshot of gallery health, assembled from the store's SQL aggregates."""
+"""The failure report: one snapshot of gallery health, assembled from the store's SQL aggregates, and its
+renderings (numbers, markdown, CSV) so the UI and every export carry the same figures."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,18 +14,34 @@ from sqlalchemy.orm import Session
 
 from venue_pipeline.store import reports
 
+TOP_RETRY_CONFIGS = 5
+
+
+def retry_config_yaml(venue_id: int) -> str:
+    """The exact Launchpad run config of retry_job for one venue."""
+    return f"ops:\n  image_retries:\n    config:\n      venue_ids: [{venue_id}]\n"
+
 
 def build_report(session: Session, quotas: Mapping[str, int | None], top: int = 20) -> dict[str, Any]:
     """Everything an operator asks of the failure report, as plain JSON-able data."""
     statuses = reports.status_counts(session)
     classes = reports.failure_classes(session)
+    total = sum(statuses.values())
+    partial = reports.partial_failure_venues(session, limit=top)
     return {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "images_by_status": statuses,
-        "total_images": sum(statuses.values()),
+        "total_images": total,
         **classes,
+        "permanent_failure_rate_pct": round(100.0 * statuses.get("permanently_failed", 0) / total, 2) if total else 0.0,
+        "transient_failures_older_than_24h": reports.stale_transient_failures(session, 24),
         "failures_by_provider_and_type": reports.failures_by_provider_and_type(session),
-        "partial_failure_venues": reports.partial_failure_venues(session, limit=top),
+        "partial_failure_venues": partial,
+        "retry_configs": [
+            {"venue_id": v["venue_id"], "name": v["name"], "priority": v["priority"],
+             "run_config": retry_config_yaml(v["venue_id"])}
+            for v in partial[:TOP_RETRY_CONFIGS]
+        ],
         "coverage_by_city": reports.coverage_by_city(session),
         "retries": reports.retry_stats(session),
         "providers": reports.cost_and_health(session, dict(quotas)),
@@ -30,6 +50,107 @@ def build_report(session: Session, quotas: Mapping[str, int | None], top: int = 
     }
 
 
-def due_retryable(report: Mapping[str, Any]) -> int:
-    """Images still worth retrying (status failed: transient, or ambiguous with a retry left)."""
-    return int(report.get("images_by_status", {}).get("failed", 0))
+def summary_numbers(report: Mapping[str, Any]) -> dict[str, float | int]:
+    """The report's headline numbers, one flat dict: the asset's numeric metadata and every export use it."""
+    statuses = report.get("images_by_status", {})
+    retries = report.get("retries", {})
+    providers = report.get("providers", [])
+    numbers: dict[str, float | int] = {
+        "total_images": report.get("total_images", 0),
+        "uploaded": statuses.get("uploaded", 0),
+        "pending": statuses.get("pending", 0),
+        "failed": statuses.get("failed", 0),
+        "permanently_failed": statuses.get("permanently_failed", 0),
+        "venues_with_failures": report.get("venues_with_failures", 0),
+        "failed_images": report.get("failed_images", 0),
+        "venues_with_transient": report.get("venues_with_transient", 0),
+        "venues_with_permanent": report.get("venues_with_permanent", 0),
+        "venues_with_ambiguous": report.get("venues_with_ambiguous", 0),
+        "partial_failure_venue_count": len(report.get("partial_failure_venues", [])),
+        "permanent_failure_rate_pct": report.get("permanent_failure_rate_pct", 0.0),
+        "transient_failures_older_than_24h": report.get("transient_failures_older_than_24h", 0),
+        "retry_attempts": retries.get("retry_attempts", 0),
+        "retry_success_rate_pct": retries.get("retry_success_rate_pct") or 0.0,
+        "retries_per_venue": retries.get("retries_per_venue", 0.0),
+        "failed_runs": report.get("failed_runs", 0),
+        "api_calls": sum(p["calls"] for p in providers),
+        "cost_usd": round(sum(p["cost_usd"] for p in providers), 4),
+    }
+    for city in report.get("coverage_by_city", []):
+        numbers[f"coverage_pct:{city['city']}"] = city["coverage_pct"]
+    return numbers
+
+
+TABLES = (
+    ("failures_by_provider_and_type", "Failures by provider and error type"),
+    ("partial_failure_venues", "Venues with partial failures, by priority"),
+    ("coverage_by_city", "Coverage by city"),
+    ("providers", "Provider health, calls and cost"),
+    ("daily_trend", "Daily upload trend"),
+)
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, empty: str = "_none_") -> str:
+    """A markdown table of dict rows (columns default to the first row's keys)."""
+    if not rows:
+        return empty
+    columns = list(columns or rows[0].keys())
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def retry_configs_markdown(report: Mapping[str, Any]) -> str:
+    items = report.get("retry_configs", [])
+    if not items:
+        return "_no venue with partial failures_"
+    parts = ["Paste into the Launchpad of **retry_job** to retry one venue:"]
+    for item in items:
+        parts.append(f"**{item['name']}** (venue {item['venue_id']}, priority {item['priority']})")
+        parts.append("```yaml\n" + item["run_config"] + "```")
+    return "\n\n".join(parts)
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    """The whole report as one markdown document (the CLI's --format markdown)."""
+    numbers = summary_numbers(report)
+    out = [f"# Image failure report ({report.get('generated_at', '')})", "", "## Summary", ""]
+    out.append(md_table([{"metric": k, "value": v} for k, v in numbers.items()]))
+    for key, title in TABLES:
+        out += ["", f"## {title}", "", md_table(report.get(key, []))]
+    out += ["", "## Retry one venue", "", retry_configs_markdown(report), ""]
+    return "\n".join(out)
+
+
+def to_json(report: Mapping[str, Any]) -> str:
+    """The report plus its summary numbers, as JSON."""
+    return json.dumps({"summary": summary_numbers(report), **report}, indent=2, default=str)
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """Long-format CSV (section, key, metric, value): the summary numbers, then every table cell."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["section", "key", "metric", "value"])
+    for name, value in summary_numbers(report).items():
+        writer.writerow(["summary", "", name, value])
+    for section, _title in TABLES:
+        for i, row in enumerate(report.get(section, [])):
+            key = row.get("provider") or row.get("city") or row.get("venue_id") or row.get("day") or i
+            if section == "failures_by_provider_and_type":
+                key = f"{row['provider']}/{row['error_type']}/{row['status']}"
+            for column, value in row.items():
+                writer.writerow([section, key, column, value])
+    return buf.getvalue()
+
+
+def failed_images_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    buf = io.StringIO()
+    columns = ["image_id", "venue_id", "venue", "city", "provider", "status", "error_type", "error_class",
+               "status_code", "attempts", "next_retry_at", "message"]
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: row.get(c, "") for c in columns})
+    return buf.getvalue()

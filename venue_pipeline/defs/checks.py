@@ -4,8 +4,9 @@ import dagster as dg
 from sqlalchemy import func, or_, select
 
 from venue_pipeline.core.gallery import STATUSES
-from venue_pipeline.defs.assets import provider_ids, uploaded_images
-from venue_pipeline.defs.resources import VenueStore
+from venue_pipeline.defs.assets import image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.defs.resources import ReportPolicy, VenueStore
+from venue_pipeline.store.reports import latest_snapshot
 from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
 
 
@@ -109,4 +110,40 @@ def image_invariants(venue_store: VenueStore):  # type: ignore[no-untyped-def]
         check_name="every_image_has_a_status",
         passed=missing[0] == 0,
         metadata={"rows_without_status": missing[0], "examples": dg.MetadataValue.json(missing[1])},
+    )
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec("transient_failures_recover", asset=image_failure_report,
+                          description="Transient failures older than 24 hours stay under the threshold."),
+        dg.AssetCheckSpec("permanent_failure_rate", asset=image_failure_report,
+                          description="Permanent failure rate: WARN, then ERROR past the thresholds."),
+    ]
+)
+def report_alerts(venue_store: VenueStore, report_policy: ReportPolicy):  # type: ignore[no-untyped-def]
+    """Transient failures that never clear mean retries are not working; a rising permanent rate means
+    a provider or the CDN changed under us."""
+    with venue_store.session() as session:
+        snapshot = latest_snapshot(session) or {}
+    stale = int(snapshot.get("transient_failures_older_than_24h", 0))
+    yield dg.AssetCheckResult(
+        check_name="transient_failures_recover",
+        passed=stale <= report_policy.max_transient_older_than_24h,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"transient_older_than_24h": stale, "threshold": report_policy.max_transient_older_than_24h},
+    )
+    rate = float(snapshot.get("permanent_failure_rate_pct", 0.0))
+    error = rate >= report_policy.permanent_rate_error_pct
+    warn = rate >= report_policy.permanent_rate_warn_pct
+    yield dg.AssetCheckResult(
+        check_name="permanent_failure_rate",
+        passed=not warn,
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        metadata={
+            "permanent_failure_rate_pct": rate,
+            "warn_at_pct": report_policy.permanent_rate_warn_pct,
+            "error_at_pct": report_policy.permanent_rate_error_pct,
+            "level": "ERROR" if error else "WARN" if warn else "OK",
+        },
     )

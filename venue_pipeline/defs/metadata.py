@@ -11,19 +11,9 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
+from venue_pipeline.core.report import TABLES, md_table, retry_configs_markdown, summary_numbers
 from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, RetrySummary, UploadSummary
 from venue_pipeline.services import PROVIDERS, Settings
-
-
-def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, empty: str = "_none_") -> str:
-    """A markdown table of dict rows (columns default to the first row's keys)."""
-    if not rows:
-        return empty
-    columns = list(columns or rows[0].keys())
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join("" if row.get(c) is None else str(row.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
 
 
 def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[str] = PROVIDERS) -> str:
@@ -162,27 +152,12 @@ def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
 
 
 def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
-    statuses = report.get("images_by_status", {})
-    retries = report.get("retries", {})
+    """Numeric metadata (plotted across materializations) plus the report's tables and retry configs."""
+    tables = {key: dg.MetadataValue.md(md_table(report.get(key, []))) for key, _title in TABLES}
     return {
-        "total_images": report.get("total_images", 0),
-        "uploaded": statuses.get("uploaded", 0),
-        "pending": statuses.get("pending", 0),
-        "failed": statuses.get("failed", 0),
-        "permanently_failed": statuses.get("permanently_failed", 0),
-        "venues_with_failures": report.get("venues_with_failures", 0),
-        "venues_with_transient": report.get("venues_with_transient", 0),
-        "venues_with_permanent": report.get("venues_with_permanent", 0),
-        "venues_with_ambiguous": report.get("venues_with_ambiguous", 0),
-        "retry_success_rate_pct": retries.get("retry_success_rate_pct") or 0.0,
-        "failed_runs": report.get("failed_runs", 0),
-        "failures_by_provider_and_type": dg.MetadataValue.md(
-            md_table(report.get("failures_by_provider_and_type", []))
-        ),
-        "partial_failure_venues": dg.MetadataValue.md(md_table(report.get("partial_failure_venues", []))),
-        "coverage_by_city": dg.MetadataValue.md(md_table(report.get("coverage_by_city", []))),
-        "provider_health": dg.MetadataValue.md(md_table(report.get("providers", []))),
-        "daily_trend": dg.MetadataValue.md(md_table(report.get("daily_trend", []))),
+        **summary_numbers(report),
+        **tables,
+        "retry_one_venue": dg.MetadataValue.md(retry_configs_markdown(report)),
     }
 
 

@@ -86,7 +86,7 @@ def _env(name: str, default: str | None = None) -> str | dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
-def build_resources() -> dict[str, dg.ConfigurableResource]:
+def build_resources() -> dict[str, dg.ConfigurableResource]:  # noqa: D401
     """Resources from the environment: sandbox providers, local images and SQLite unless configured."""
     keys = {f"{p}_api_key": _env(env) for p, env in KEY_ENV.items()}
     return {
@@ -100,6 +100,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             foursquare_api=_env("VENUE_FOURSQUARE_API", "places"),
             **keys,
         ),
+        "report_policy": ReportPolicy(
+            max_transient_older_than_24h=int(os.environ.get("VENUE_MAX_TRANSIENT_OLDER_THAN_24H", "25")),
+            permanent_rate_warn_pct=float(os.environ.get("VENUE_PERMANENT_RATE_WARN_PCT", "5")),
+            permanent_rate_error_pct=float(os.environ.get("VENUE_PERMANENT_RATE_ERROR_PCT", "15")),
+        ),
         "image_cdn": ImageCdn(
             kind=_env("VENUE_IMAGE_STORE", "local"),
             image_dir=_env("VENUE_IMAGE_DIR", str(default_image_dir())),
@@ -108,3 +113,13 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
             imagekit_folder=_env("IMAGEKIT_FOLDER", "/venues"),
         ),
     }
+
+
+class ReportPolicy(dg.ConfigurableResource):
+    """Alert thresholds of the failure report's checks (VENUE_* variables override the defaults)."""
+
+    max_transient_older_than_24h: int = Field(
+        default=25, description="Transient failures on images older than 24 h tolerated before the check fails."
+    )
+    permanent_rate_warn_pct: float = Field(default=5.0, description="Permanent failure rate that raises a WARN.")
+    permanent_rate_error_pct: float = Field(default=15.0, description="Permanent failure rate that raises an ERROR.")

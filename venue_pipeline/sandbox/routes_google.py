@@ -272,7 +272,15 @@ def findplace(ctx: Ctx) -> httpx.Response:
     if bias is None:
         return _invalid(ctx, "Invalid 'locationbias' parameter.")
     center, radius = bias
-    hits = ctx.world.geocode(PROVIDER, text, 3, near=center, max_distance_m=max(50_000.0, radius or 0) if center else None, include_addresses=False)
+    hits = ctx.world.geocode(
+        PROVIDER,
+        text,
+        3,
+        near=center,
+        max_distance_m=max(50_000.0, radius or 0) if center else None,
+        bias_radius_m=radius if center else None,
+        include_addresses=False,
+    )
     if hits:
         best = ctx.world.match_score(text, hits[0][0])
         hits = [h for h in hits if ctx.world.match_score(text, h[0]) >= best - 0.05]
@@ -343,7 +351,15 @@ def textsearch(ctx: Ctx) -> httpx.Response:
     radius = parse_int(ctx.param("radius"), 50_000)
     if radius is None:
         return _invalid(ctx, "Invalid 'radius' parameter.")
-    hits = ctx.world.geocode(PROVIDER, query or "", 60, near=center, max_distance_m=max(50_000.0, float(radius)) if center else None, include_addresses=False)
+    hits = ctx.world.geocode(
+        PROVIDER,
+        query or "",
+        60,
+        near=center,
+        max_distance_m=max(50_000.0, float(radius)) if center else None,
+        bias_radius_m=float(radius) if center and ctx.param("radius") is not None else None,
+        include_addresses=False,
+    )
     results = []
     for place, _ in hits:
         full = _legacy_place(ctx, place, max_photos=1, vicinity=False)
@@ -491,7 +507,15 @@ def search_text(ctx: Ctx) -> httpx.Response:
             return error_response(NEW, 400, "Invalid location_bias.circle.")
         if not 0.0 <= radius <= 50_000.0:
             return error_response(NEW, 400, "location_bias.circle.radius must be between 0.0 and 50000.0, inclusive.")
-    hits = ctx.world.geocode(PROVIDER, body["textQuery"], size, near=center, max_distance_m=max(radius * 10, 50_000.0) if center else None, include_addresses=False)
+    hits = ctx.world.geocode(
+        PROVIDER,
+        body["textQuery"],
+        size,
+        near=center,
+        max_distance_m=max(radius * 10, 50_000.0) if center else None,
+        bias_radius_m=radius if center else None,
+        include_addresses=False,
+    )
     included = body.get("includedType")
     if included:
         hits = [h for h in hits if included in CATEGORIES[h[0].category].google_types]

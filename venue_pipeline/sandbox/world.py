@@ -86,6 +86,15 @@ _COUNTRIES: dict[str, tuple[str, str, str]] = {
     "fr": ("France", "FR", "FRA"),
 }
 
+_APOSTROPHES = re.compile(r"['\u2018\u2019`\u00b4]")
+_AMPERSAND = re.compile(r"\s*&\s*")
+
+
+def normalise_text(text: str) -> str:
+    """Fold case and punctuation as providers do: "Coachmaker's" matches "Coachmakers", "&" matches "and"."""
+    return default_process(_AMPERSAND.sub(" and ", _APOSTROPHES.sub("", text)))
+
+
 _STREET_WORDS = ("Street", "Road", "Lane", "Hill", "Square", "Row", "Place", "Way", "Green", "Parade")
 _STREET_NAMES = ("High", "Church", "Market", "Station", "Mill", "Bridge", "King", "Queen", "North", "London")
 
@@ -288,7 +297,8 @@ def _case(name: str, rng: random.Random) -> str:
 def _suffix(name: str, rng: random.Random) -> str:
     m = re.search(r"\s+(Inn|Pub|Bar|Tavern)$", name, re.I)
     if m:
-        return name[: m.start()]
+        # "Rose Inn" may be listed as "Rose", but "New Inn" is never just "New"
+        return name[: m.start()] if len(re.sub(r"(?i)^the\s+|\W", "", name[: m.start()])) >= 4 else name
     return name + rng.choice((" Pub", " Inn", " Bar"))
 
 
@@ -298,7 +308,9 @@ def _apostrophe(name: str, rng: random.Random) -> str:
     if "\u2019" in name:
         return name.replace("\u2019", "'")
     m = re.search(r"\b(\w+?)(s)\b", name)
-    if m and len(m.group(1)) >= 3 and m.group(0).lower() not in {"arms", "this", "his", "was"}:
+    # a possessive, as people misspell it ("Chaucer's"), never "Cros's", "Marqui's" or "Wheatsheave's"
+    plural_or_not_possessive = m is not None and m.group(1).lower().endswith(("s", "i", "u", "ve"))
+    if m and len(m.group(1)) >= 3 and not plural_or_not_possessive and m.group(0).lower() not in {"arms", "this", "his", "was"}:
         return name[: m.start(2)] + "'" + name[m.start(2) :]
     return name
 
@@ -322,6 +334,20 @@ def _core_name(name: str) -> str:
     return core or name
 
 
+def _name_key(name: str) -> str:
+    """A name as a person compares it: case, a leading "The", punctuation and "&"/"and" ignored."""
+    return re.sub(r"^the\s+", "", normalise_text(name))
+
+
+def _reserved_names(v: Venue) -> frozenset[str]:
+    """Name keys no distractor may take: the venue's name, its core, and the building name in its address."""
+    names = [v.name, _core_name(v.name)]
+    first = (v.address or "").split(",")[0].strip()
+    if first and not first[:1].isdigit():
+        names += [first, _core_name(first)]
+    return frozenset(k for k in map(_name_key, names) if k)
+
+
 _DISTRACTOR_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("The {core}", "pub"),
     ("{name} Car Park", "parking"),
@@ -333,6 +359,14 @@ _DISTRACTOR_TEMPLATES: tuple[tuple[str, str], ...] = (
     ("{core} Tavern", "pub"),
     ("{name} Beer Garden", "bar"),
 )
+
+
+def _distractor_spelling(name: str, rng: random.Random, reserved: frozenset[str]) -> str:
+    """Sometimes a provider's own spelling of a distractor, but never one that turns it into the venue."""
+    if rng.random() >= 0.3:
+        return name
+    variant = name_variant(name, rng)
+    return name if _name_key(variant) in reserved else variant
 
 
 # ------------------------------------------------------------------------------------------------
@@ -360,7 +394,7 @@ def _place_text(place: SimPlace) -> str:
     a = place.address
     parts = [] if place.is_address else [place.name]
     parts += [a.line1, a.city, a.postcode, a.country]
-    return default_process(", ".join(parts))
+    return normalise_text(", ".join(parts))
 
 
 class World:
@@ -452,12 +486,13 @@ class World:
         templates = list(_DISTRACTOR_TEMPLATES)
         drng.shuffle(templates)
         core = _core_name(v.name)
+        reserved = _reserved_names(v)
         made = 0
         for template, category in templates:
             if made >= count:
                 break
             name = template.format(core=core, name=v.name)
-            if name.lower() == v.name.lower():
+            if _name_key(name) in reserved:
                 continue
             i = made
             made += 1
@@ -485,7 +520,7 @@ class World:
                 SimPlace(
                     provider=provider,
                     place_id=place_id,
-                    name=name_variant(name, prng) if prng.random() < 0.3 else name,
+                    name=_distractor_spelling(name, prng, reserved),
                     lat=lat,
                     lng=lng,
                     address=_provider_address(d_address, provider, prng),
@@ -581,7 +616,7 @@ class World:
         index.geocode_rows = sorted(index.places.values(), key=lambda p: p.place_id)
         index.geocode_texts = [_place_text(p) for p in index.geocode_rows]
         index.geocode_name_free = [
-            default_process(", ".join([p.address.line1, p.address.city, p.address.postcode, p.address.country]))
+            normalise_text(", ".join([p.address.line1, p.address.city, p.address.postcode, p.address.country]))
             for p in index.geocode_rows
         ]
 
@@ -649,13 +684,13 @@ class World:
         categories: Sequence[str] | None = None,
     ) -> list[tuple[SimPlace, float]]:
         """Places near a point whose names fuzzy-resemble the query, ranked by name and distance."""
-        q = default_process(query or "")
+        q = normalise_text(query or "")
         ranked: list[tuple[float, float, str, SimPlace]] = []
         for place, dist in self.nearby(provider, lat, lng, radius_m):
             if categories is not None and not any(_category_matches(place, c) for c in categories):
                 continue
             if q:
-                name = default_process(place.name)
+                name = normalise_text(place.name)
                 score = 0.5 * fuzz.token_set_ratio(q, name) + 0.5 * fuzz.token_sort_ratio(q, name)
                 if fuzz.token_set_ratio(q, name) < 60:
                     continue
@@ -677,37 +712,49 @@ class World:
         *,
         near: tuple[float, float] | None = None,
         max_distance_m: float | None = None,
+        bias_radius_m: float | None = None,
         include_addresses: bool = True,
     ) -> list[tuple[SimPlace, float]]:
-        """Places (and address records) whose name+address fuzzy-match the text, best first."""
+        """Places (and address records) whose name+address fuzzy-match the text, best first.
+
+        As at the real providers, a location (HERE `at`, Geoapify proximity, Google's bias circle)
+        is weighed before the relevance cut, so a far-away better text match never hides a nearby
+        one; with a bias radius, matches inside the circle rank ahead of every match outside it.
+        """
         index = self._index[provider]
-        q = default_process(text or "")
+        q = normalise_text(text or "")
         if not q or not index.geocode_rows:
             return []
-        hits = process.extract(q, index.geocode_texts, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=70, limit=None)
-        if not hits:
-            return []
-        best = max(h[1] for h in hits)
-        scored = []
+        # inside a bias circle a looser match still counts ("Rose Inn" finds "The Rose" next door)
+        cutoff, near_cutoff = 70.0, (60.0 if near is not None and bias_radius_m is not None else 70.0)
+        hits = process.extract(q, index.geocode_texts, scorer=fuzz.token_set_ratio, processor=None, score_cutoff=near_cutoff, limit=None)
+        rows: list[tuple[int, float, float, float, str, SimPlace]] = []
         for _text, score, i in hits:
-            if score < best - 12:
-                continue
             place = index.geocode_rows[i]
             if place.is_address and not include_addresses:
                 continue
             dist = haversine_m(near[0], near[1], place.lat, place.lng) if near else 0.0
-            if max_distance_m is not None and near and dist > max_distance_m:
+            if near and max_distance_m is not None and dist > max_distance_m:
                 continue
-            # a location bias outweighs small text differences, as it does at real providers
-            penalty = min(15.0, 5.0 * math.log10(1.0 + dist / 100.0)) if near else 0.0
-            secondary = fuzz.token_sort_ratio(q, index.geocode_texts[i])
-            scored.append((score - penalty, secondary, dist, place.place_id, place, dist))
-        scored.sort(key=lambda s: (-s[0], -s[1], s[2], s[3]))
-        return [(s[4], s[5]) for s in scored[: max(0, limit)]]
+            radius = max(0.0, bias_radius_m or 0.0)
+            inside = near is not None and bias_radius_m is not None and dist <= radius
+            if score < cutoff and not inside:
+                continue
+            rank = score - (_distance_penalty(dist - radius) if near and not inside else 0.0)
+            # ties (a postcode or street every nearby place shares) go to the place whose name matches
+            name_score = fuzz.token_set_ratio(q, normalise_text(place.name))
+            secondary = name_score + fuzz.token_sort_ratio(q, index.geocode_texts[i]) / 1000.0
+            rows.append((0 if inside else 1, rank, secondary, dist, place.place_id, place))
+        # the relevance cut: every match inside the bias circle; outside it, only those near the best
+        outside = [r[1] for r in rows if r[0] == 1]
+        cut = max(outside, default=0.0) - 12.0
+        kept = [r for r in rows if r[0] == 0 or r[1] >= cut]
+        kept.sort(key=lambda r: (r[0], -r[1], -r[2], r[3], r[4]))
+        return [(r[5], r[3]) for r in kept[: max(0, limit)]]
 
     def match_score(self, text: str, place: SimPlace) -> float:
         """0..1 relevance of a text to a place, as providers report it (Geoapify rank, HERE scoring)."""
-        return round(fuzz.token_set_ratio(default_process(text), _place_text(place)) / 100.0, 2)
+        return round(fuzz.token_set_ratio(normalise_text(text), _place_text(place)) / 100.0, 2)
 
 
 @dataclass(frozen=True)
@@ -735,6 +782,11 @@ CATEGORIES: dict[str, CategoryCodes] = {
 }
 
 
+def _distance_penalty(distance_m: float) -> float:
+    """Points off a text score for distance from the bias: small nearby, capped far away."""
+    return min(15.0, 5.0 * math.log10(1.0 + max(0.0, distance_m) / 100.0))
+
+
 def _category_matches(place: SimPlace, category: str) -> bool:
     codes = CATEGORIES[place.category].geoapify
     return any(c == category or c.startswith(category + ".") for c in codes)
@@ -751,20 +803,41 @@ def _country(v: Venue) -> tuple[str, str, str]:
     return raw, raw[:2].upper(), raw[:3].upper()
 
 
+_HOUSE_STREET = re.compile(r"^(\d+[A-Za-z]?(?:\s*[-\u2013/]\s*\d+[A-Za-z]?)?)\s+([A-Za-z].*)$")
+_STREET_PARTS = tuple(
+    re.compile(rf"\b(?:{words})(?:\s+(?:North|South|East|West))?$", re.I)
+    for words in (
+        "Street|Road|Lane|Avenue|Drive|Close|Way|Row|Hill|Gate|Walk|Place|Square|Terrace|Crescent|Boulevard|"
+        "Grove|Vale|Green|Parade|Alley|Plain|Quay|Mews|Rise",
+        "Court|Yard|Wharf|Bridge|Gardens",  # also names of buildings, so only when no plainer street is given
+    )
+)
+
+
+def _house_and_street(parts: Sequence[str], city: str) -> tuple[str | None, str | None]:
+    """The "<number> <street>" part of an address line, else the part named like a street; never a building name."""
+    lines = [p for p in parts[:-1] if p.lower() != city.lower() and not p.isupper()] if len(parts) > 1 else list(parts)
+    for part in lines:
+        m = _HOUSE_STREET.match(part)
+        if m:
+            return re.sub(r"\s*[-\u2013]\s*", "-", m.group(1)), m.group(2)
+    for pattern in _STREET_PARTS:
+        for part in lines:
+            if pattern.search(part) and not part.lower().startswith(("unit ", "flat ", "street record")):
+                return None, part
+    # "Elmside House, Elmside" / "Dale Hotel, Sneinton Dale": the line after the building name
+    return None, lines[-1] if len(lines) >= 2 else None
+
+
 def _venue_address(v: Venue, seed: int, key: str) -> SimAddress:
     """The venue's true postal address, parsed from its address line (Open Pubs style) or invented."""
     rng = _rng(seed, "address", key)
     parts = [p.strip() for p in (v.address or "").split(",") if p.strip()]
-    house, street = None, None
-    for part in parts[:2]:
-        m = re.match(r"^(\d+[A-Za-z]?(?:-\d+)?)\s+(.+)$", part)
-        if m:
-            house, street = m.group(1), m.group(2)
-            break
+    house, street = _house_and_street(parts, v.city_name)
     if street is None:
-        street = parts[0] if parts else _random_street(rng)
-        if rng.random() < 0.6:
-            house = str(rng.randint(1, 120))
+        street = _random_street(rng)
+    if house is None and rng.random() < 0.6:
+        house = str(rng.randint(1, 120))
     county = parts[-1] if len(parts) >= 3 else None
     # Open Pubs style lines carry the post town in capitals ("..., SUDBURY, Suffolk"); prefer it
     town = next((p for p in reversed(parts[1:]) if p.isupper() and len(p) > 2), None)

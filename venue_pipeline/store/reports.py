@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import case, distinct, func, select
@@ -234,3 +234,58 @@ def save_snapshot(session: Session, summary: dict[str, Any], run_id: str | None)
     session.flush()
     return row.id
 
+
+
+def stale_transient_failures(session: Session, older_than_hours: int = 24) -> int:
+    """Transient failures still unresolved on images found more than `older_than_hours` ago."""
+    cutoff = datetime.now(timezone.utc) - timedelta(hours=older_than_hours)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(VenueImageRow)
+            .where(
+                VenueImageRow.status == FAILED,
+                VenueImageRow.error_class == "transient",
+                VenueImageRow.discovered_at < cutoff,
+            )
+        )
+        or 0
+    )
+
+
+def failed_images(session: Session, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every failed or retired image with its venue and error details, for the CSV export."""
+    stmt = (
+        select(
+            VenueImageRow.id,
+            VenueImageRow.venue_id,
+            VenueRow.name,
+            VenueRow.city_slug,
+            VenueImageRow.provider,
+            VenueImageRow.status,
+            VenueImageRow.error_type,
+            VenueImageRow.error_class,
+            VenueImageRow.status_code,
+            VenueImageRow.attempts,
+            VenueImageRow.next_retry_at,
+            VenueImageRow.error_message,
+        )
+        .join(VenueRow, VenueRow.id == VenueImageRow.venue_id)
+        .where(VenueImageRow.status.in_(FAILED_STATES))
+        .order_by(VenueImageRow.venue_id, VenueImageRow.id)
+    )
+    if limit:
+        stmt = stmt.limit(limit)
+    keys = ("image_id", "venue_id", "venue", "city", "provider", "status", "error_type", "error_class",
+            "status_code", "attempts", "next_retry_at", "message")
+    out = []
+    for row in session.execute(stmt):
+        item = dict(zip(keys, row))
+        item["next_retry_at"] = item["next_retry_at"].isoformat(timespec="seconds") if item["next_retry_at"] else ""
+        out.append(item)
+    return out
+
+
+def latest_snapshot(session: Session) -> dict[str, Any] | None:
+    row = session.scalars(select(FailureReportRow).order_by(FailureReportRow.id.desc()).limit(1)).first()
+    return None if row is None else row.summary

@@ -123,10 +123,6 @@ def test_most_venues_the_world_holds_get_their_id(
 ) -> None:
     t = tally(provider, *outcome)
     share = t.right / t.held
-    if share < MIN_RIGHT_SHARE and t.returned / t.held < MIN_RIGHT_SHARE and t.right / t.returned >= MIN_RIGHT_SHARE:
-        # Known sandbox limit (reported): its Google text search drops the nearby right place when
-        # a far-away place scores higher on text or the name differs by an apostrophe.
-        pytest.xfail(f"{provider}: the search returned the right place for only {t.returned}/{t.held} pairs")
     assert share >= MIN_RIGHT_SHARE, f"{provider}: {t.right}/{t.held} right; outcomes {dict(t.outcomes)}"
 
 
