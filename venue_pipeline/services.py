@@ -125,7 +125,7 @@ _SANDBOX_LOCK = threading.Lock()
 def build_world_sandbox(settings: Settings) -> Sandbox:
     """The in-process simulator, its world generated from every venue in the store and the seed."""
     with session_scope(settings.db_url) as session:
-        venues = list_venues(session)
+        venues = list_venues(session, as_imported=True)  # the world must not move when we geocode
     return build_sandbox(venues, seed=settings.sandbox_seed, faults=fault_preset(settings.sandbox_faults))
 
 
@@ -136,7 +136,7 @@ def shared_sandbox(settings: Settings) -> Sandbox:
     with session_scope(settings.db_url) as session:
         signature = tuple(
             session.execute(
-                select(func.count(VenueRow.id), func.max(VenueRow.id), func.max(VenueRow.updated_at))
+                select(func.count(VenueRow.id), func.max(VenueRow.id), func.max(VenueRow.created_at))
             ).one()
         )
     with _SANDBOX_LOCK:

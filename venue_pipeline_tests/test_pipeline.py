@@ -125,3 +125,25 @@ def test_every_image_ends_in_a_classified_status_under_heavy_faults(city_db, tmp
     assert sum(summary.uploaded.values()) == statuses.count("uploaded")
     assert sum(summary.failed.values()) == statuses.count("failed")
     assert sum(summary.retired.values()) == statuses.count("permanently_failed")
+
+
+def test_geocoding_a_venue_does_not_move_the_sandbox_world(db_url, tmp_path, monkeypatch) -> None:
+    from venue_pipeline.services import build_world_sandbox
+    from venue_pipeline.store.venues import list_venues
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(db_url, _limited_csv(200, tmp_path / "all.csv"), "open_pubs", quiet=True)
+    settings = _settings(db_url, tmp_path, providers=("geoapify",))
+    with session_scope(db_url) as s:
+        missing = [v.id for v in list_venues(s) if not v.has_coordinates]
+    assert missing
+    before = {v: build_world_sandbox(settings).world.truth("geoapify", v) for v in missing}
+    summary = run_provider_ids(settings, None, venue_ids=missing)
+    assert summary.geocoded == len(missing)
+    with session_scope(db_url) as s:
+        assert all(v.has_coordinates for v in list_venues(s, venue_ids=missing))
+        matched = {r.venue_id: r.place_id for r in s.scalars(select(ProviderIdRow)) if r.status == "matched"}
+    world = build_world_sandbox(settings).world
+    assert {v: world.truth("geoapify", v) for v in missing} == before
+    assert all(matched[v] == before[v] for v in missing if v in matched)

@@ -71,6 +71,7 @@ class VenueRow(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     needs_geocoding: Mapped[bool] = mapped_column(Boolean, default=False)
+    geocoded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # set when lat/lng came from geocoding
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     images_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

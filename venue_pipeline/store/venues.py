@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from sqlalchemy import func, select
@@ -89,7 +89,7 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
                 setattr(row, attr, value)
                 changed = True
         if item.lat is not None and item.lng is not None and (row.lat, row.lng) != (item.lat, item.lng):
-            row.lat, row.lng, row.needs_geocoding = item.lat, item.lng, False
+            row.lat, row.lng, row.needs_geocoding, row.geocoded_at = item.lat, item.lng, False, None
             changed = True
         if changed:
             row.updated_at = now
@@ -101,15 +101,23 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
 
 
 def list_venues(
-    session: Session, *, city_slug: str | None = None, venue_ids: Sequence[int] | None = None
+    session: Session,
+    *,
+    city_slug: str | None = None,
+    venue_ids: Sequence[int] | None = None,
+    as_imported: bool = False,
 ) -> list[Venue]:
-    """Venues of a city and/or an explicit id list, in id order."""
+    """Venues of a city and/or an explicit id list, in id order (as_imported: without geocoded coordinates)."""
     stmt = select(VenueRow).order_by(VenueRow.id)
     if city_slug is not None:
         stmt = stmt.where(VenueRow.city_slug == city_slug)
     if venue_ids:
         stmt = stmt.where(VenueRow.id.in_(list(venue_ids)))
-    return [to_venue(r) for r in session.scalars(stmt)]
+    venues = [to_venue(r) for r in session.scalars(stmt)]
+    if as_imported:
+        geocoded = set(session.scalars(select(VenueRow.id).where(VenueRow.geocoded_at.is_not(None))))
+        venues = [replace(v, lat=None, lng=None) if v.id in geocoded else v for v in venues]
+    return venues
 
 
 def set_coordinates(session: Session, venue_id: int, lat: float, lng: float) -> None:
@@ -117,8 +125,9 @@ def set_coordinates(session: Session, venue_id: int, lat: float, lng: float) -> 
     row = session.get(VenueRow, venue_id)
     if row is None:
         return
+    now = datetime.now(timezone.utc)
     row.lat, row.lng, row.needs_geocoding = lat, lng, False
-    row.updated_at = datetime.now(timezone.utc)
+    row.geocoded_at = row.updated_at = now
 
 
 def mark_images_checked(session: Session, venue_ids: Iterable[int], when: datetime | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.core.importer import VenueInput
@@ -145,3 +145,20 @@ def test_per_venue_cap_holds_after_three_rediscoveries_with_new_photos(any_db_ur
     assert len(rows) == 25
     assert max(sum(1 for r in rows if r.provider == p) for p in ("foursquare", "google_places", "here")) <= 10
     assert sorted(r.position for r in rows) == list(range(1, 26))
+
+
+def test_an_existing_database_is_upgraded_in_place_keeping_its_rows(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade(url, "0001") == "0001"
+    with session_scope(url) as s:  # a row written by the first schema version, in its own columns
+        s.execute(
+            text(
+                "INSERT INTO venues (source, external_id, name, slug, city_slug, city_name, needs_geocoding, "
+                "created_at, updated_at) VALUES ('csv', '1', 'Old Pub', 'old-pub', 'bath', 'Bath', false, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    assert upgrade(url) == head_revision()
+    with session_scope(url) as s:
+        venues = list_venues(s)
+    assert [v.name for v in venues] == ["Old Pub"]
