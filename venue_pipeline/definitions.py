@@ -15,11 +15,19 @@ from venue_pipeline.defs.resources import build_resources
 from venue_pipeline.defs.schedules import daily_retry_schedule, reenrich_stale_venues_schedule
 from venue_pipeline.defs.sensors import new_venues_sensor, record_failed_runs_sensor, retry_after_report_sensor
 
-defs = dg.Definitions(
-    assets=[provider_ids, discovered_photos, uploaded_images, image_retries, image_failure_report],
-    asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
-    jobs=[enrich_city_job, retry_job, failure_report_job, reset_circuit_job],
-    schedules=[daily_retry_schedule, reenrich_stale_venues_schedule],
-    sensors=[new_venues_sensor, retry_after_report_sensor, record_failed_runs_sensor],
-    resources=build_resources(),
-)
+
+
+def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
+    """The code location; resources default to the environment as it is now (the CLI demo rebuilds them
+    after it has set its own variables)."""
+    return dg.Definitions(
+        assets=[provider_ids, discovered_photos, uploaded_images, image_retries, image_failure_report],
+        asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
+        jobs=[enrich_city_job, retry_job, failure_report_job, reset_circuit_job],
+        schedules=[daily_retry_schedule, reenrich_stale_venues_schedule],
+        sensors=[new_venues_sensor, retry_after_report_sensor, record_failed_runs_sensor],
+        resources=resources if resources is not None else build_resources(),
+    )
+
+
+defs = build_definitions()

@@ -11,22 +11,50 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
-from venue_pipeline.core.report import TABLES, md_table, retry_configs_markdown, summary_numbers
+from venue_pipeline.core.report import TABLES, retry_configs_markdown, summary_numbers
 from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, RetrySummary, UploadSummary
 from venue_pipeline.services import PROVIDERS, Settings
 
 
-def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[str] = PROVIDERS) -> str:
+def _cell(value: Any) -> str | int | float | bool:
+    if value is None:
+        return ""
+    return value if isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> dg.TableMetadataValue:
+    """A table the UI renders inline (sortable columns), from dict rows."""
+    columns = list(columns or (rows[0].keys() if rows else ["none"]))
+    kinds = {}
+    for c in columns:
+        values = [r.get(c) for r in rows if r.get(c) is not None]
+        if values and all(isinstance(v, bool) for v in values):
+            kinds[c] = "bool"
+        elif values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            kinds[c] = "int"
+        elif values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            kinds[c] = "float"
+        else:
+            kinds[c] = "string"
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, kinds[c]) for c in columns])
+    records = [
+        dg.TableRecord({c: (_cell(r.get(c)) if kinds[c] != "string" else str(_cell(r.get(c)))) for c in columns})
+        for r in rows
+    ]
+    return dg.MetadataValue.table(records=records, schema=schema)
+
+
+def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[str] = PROVIDERS) -> dg.TableMetadataValue:
     rows = [{"provider": p, **{name: values.get(p, 0) for name, values in columns.items()}} for p in providers]
-    return md_table(rows)
+    return table(rows)
 
 
-def _breakdown(errors: Mapping[str, int]) -> str:
+def _breakdown(errors: Mapping[str, int]) -> dg.TableMetadataValue:
     rows = []
     for key, count in sorted(errors.items(), key=lambda kv: -kv[1]):
         provider, _, error_type = key.partition("/")
         rows.append({"provider": provider, "error_type": error_type, "count": count})
-    return md_table(rows)
+    return table(rows, ["provider", "error_type", "count"])
 
 
 def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, Any]:
@@ -45,7 +73,7 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
         "cost_usd": round(sum(s.cost.values()), 4),
         "dry_run": s.dry_run,
         "duration_s": s.duration_s,
-        "per_provider": dg.MetadataValue.md(
+        "per_provider": (
             _per_provider(
                 {
                     "ids_before": s.ids_before,
@@ -61,7 +89,7 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
                 }
             )
         ),
-        "errors": dg.MetadataValue.md(_breakdown(s.errors)),
+        "errors": _breakdown(s.errors),
         "provider_notes": dg.MetadataValue.md(notes),
     }
 
@@ -79,7 +107,7 @@ def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
         "calls": sum(s.calls.values()),
         "cost_usd": round(sum(s.cost.values()), 4),
         "duration_s": s.duration_s,
-        "per_provider": dg.MetadataValue.md(
+        "per_provider": (
             _per_provider(
                 {
                     "discovered": s.discovered,
@@ -90,7 +118,7 @@ def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
                 }
             )
         ),
-        "errors": dg.MetadataValue.md(_breakdown(s.errors)),
+        "errors": _breakdown(s.errors),
         "provider_notes": dg.MetadataValue.md(notes),
     }
 
@@ -132,7 +160,7 @@ def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
         "calls": sum(s.calls.values()),
         "cost_usd": round(sum(s.cost.values()), 4),
         "duration_s": s.duration_s,
-        "per_provider": dg.MetadataValue.md(
+        "per_provider": (
             _per_provider(
                 {
                     "uploaded": s.uploaded,
@@ -143,17 +171,15 @@ def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
                 }
             )
         ),
-        "failure_breakdown": dg.MetadataValue.md(_breakdown(s.failures)),
-        "failed_images": dg.MetadataValue.md(
-            md_table(s.failed_images, ["image_id", "provider", "error_type", "status_code", "status"])
-        ),
+        "failure_breakdown": _breakdown(s.failures),
+        "failed_images": table(s.failed_images, ["image_id", "provider", "error_type", "status_code", "status"]),
         "gallery": dg.MetadataValue.md(gallery_markdown(s.thumbnails, settings)),
     }
 
 
 def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
     """Numeric metadata (plotted across materializations) plus the report's tables and retry configs."""
-    tables = {key: dg.MetadataValue.md(md_table(report.get(key, []))) for key, _title in TABLES}
+    tables = {key: table(report.get(key, [])) for key, _title in TABLES}
     return {
         **summary_numbers(report),
         **tables,
@@ -175,7 +201,7 @@ def retry_metadata(s: RetrySummary) -> dict[str, Any]:
         "calls": sum(s.calls.values()),
         "cost_usd": round(sum(s.cost.values()), 4),
         "duration_s": s.duration_s,
-        "per_provider": dg.MetadataValue.md(
+        "per_provider": (
             _per_provider(
                 {
                     "uploaded": s.uploaded,
@@ -186,6 +212,6 @@ def retry_metadata(s: RetrySummary) -> dict[str, Any]:
                 }
             )
         ),
-        "failure_breakdown": dg.MetadataValue.md(_breakdown(s.failures)),
+        "failure_breakdown": _breakdown(s.failures),
         "circuits": dg.MetadataValue.md(s.circuit_note or "_all circuits closed_"),
     }

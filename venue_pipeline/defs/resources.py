@@ -18,24 +18,43 @@ from venue_pipeline.store.db import session_scope
 class VenueStore(dg.ConfigurableResource):
     """The venue database every asset reads and writes (SQLite file by default, PostgreSQL in production)."""
 
-    db_url: str = Field(description="SQLAlchemy URL of the venue database (VENUE_DB_URL).")
+    db_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the venue database; empty: VENUE_DB_URL, else the SQLite file under "
+        "VENUE_PIPELINE_HOME, read when the run starts.",
+    )
+
+    @property
+    def url(self) -> str:
+        return self.db_url or default_db_url()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with session_scope(self.db_url) as session:
+        with session_scope(self.url) as session:
             yield session
 
 
 class ProviderApis(dg.ConfigurableResource):
     """Provider access: the in-process sandbox by default, the real APIs with keys in live mode."""
 
-    mode: str = Field(default="sandbox", description="sandbox (simulated providers) or live (real APIs).")
+    mode: str = Field(
+        default="", description="sandbox (simulated providers) or live (real APIs); empty: VENUE_PROVIDER_MODE or sandbox."
+    )
     here_api_key: str | None = None
     geoapify_api_key: str | None = None
     foursquare_api_key: str | None = None
     google_places_api_key: str | None = None
     sandbox_seed: int = Field(default=7, description="Seed of the sandbox world and its faults.")
-    sandbox_faults: str = Field(default="default", description="Sandbox fault mix: none, default or heavy.")
+    sandbox_faults: str = Field(
+        default="",
+        description="Sandbox fault mix: none, default, heavy or outage; empty: VENUE_SANDBOX_FAULTS or default.",
+    )
+
+    def resolved_mode(self) -> str:
+        return self.mode or os.environ.get("VENUE_PROVIDER_MODE") or "sandbox"
+
+    def resolved_faults(self) -> str:
+        return self.sandbox_faults or os.environ.get("VENUE_SANDBOX_FAULTS") or "default"
     sandbox_url: str | None = Field(default=None, description="A loopback sandbox server to use instead.")
     google_api: str = Field(default="new", description="Google Places API flavour: new or legacy.")
     foursquare_api: str = Field(default="places", description="Foursquare host: places (current) or v3.")
@@ -56,7 +75,9 @@ class ImageCdn(dg.ConfigurableResource):
     """Where photos are copied: a local folder by default, ImageKit when configured."""
 
     kind: str = Field(default="local", description="local or imagekit (VENUE_IMAGE_STORE).")
-    image_dir: str = Field(description="Folder of the local image store (VENUE_IMAGE_DIR).")
+    image_dir: str = Field(
+        default="", description="Folder of the local image store; empty: VENUE_IMAGE_DIR, else images/ of the state folder."
+    )
     imagekit_private_key: str | None = None
     imagekit_url_endpoint: str = "https://ik.imagekit.io/venue_pipeline"
     imagekit_folder: str = "/venues"
@@ -65,14 +86,14 @@ class ImageCdn(dg.ConfigurableResource):
 def settings_for(store: VenueStore, apis: ProviderApis, cdn: ImageCdn) -> Settings:
     """The core's settings from the three resources."""
     return Settings(
-        db_url=store.db_url,
-        provider_mode=apis.mode,
+        db_url=store.url,
+        provider_mode=apis.resolved_mode(),
         api_keys=apis.api_keys(),
         sandbox_seed=apis.sandbox_seed,
-        sandbox_faults=apis.sandbox_faults,
+        sandbox_faults=apis.resolved_faults(),
         sandbox_url=apis.sandbox_url,
         image_store=cdn.kind,
-        image_dir=cdn.image_dir,
+        image_dir=cdn.image_dir or str(default_image_dir()),
         imagekit_private_key=cdn.imagekit_private_key,
         imagekit_url_endpoint=cdn.imagekit_url_endpoint,
         imagekit_folder=cdn.imagekit_folder,
@@ -90,11 +111,11 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:  # noqa: D401
     """Resources from the environment: sandbox providers, local images and SQLite unless configured."""
     keys = {f"{p}_api_key": _env(env) for p, env in KEY_ENV.items()}
     return {
-        "venue_store": VenueStore(db_url=_env("VENUE_DB_URL", default_db_url())),
+        "venue_store": VenueStore(db_url=_env("VENUE_DB_URL", "")),
         "provider_apis": ProviderApis(
-            mode=_env("VENUE_PROVIDER_MODE", "sandbox"),
+            mode=_env("VENUE_PROVIDER_MODE", ""),
             sandbox_seed=int(os.environ.get("VENUE_SANDBOX_SEED", "7")),
-            sandbox_faults=_env("VENUE_SANDBOX_FAULTS", "default"),
+            sandbox_faults=_env("VENUE_SANDBOX_FAULTS", ""),
             sandbox_url=_env("VENUE_SANDBOX_URL"),
             google_api=_env("VENUE_GOOGLE_API", "new"),
             foursquare_api=_env("VENUE_FOURSQUARE_API", "places"),
@@ -107,7 +128,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:  # noqa: D401
         ),
         "image_cdn": ImageCdn(
             kind=_env("VENUE_IMAGE_STORE", "local"),
-            image_dir=_env("VENUE_IMAGE_DIR", str(default_image_dir())),
+            image_dir=_env("VENUE_IMAGE_DIR", ""),
             imagekit_private_key=_env("IMAGEKIT_PRIVATE_KEY"),
             imagekit_url_endpoint=_env("IMAGEKIT_URL_ENDPOINT", "https://ik.imagekit.io/venue_pipeline"),
             imagekit_folder=_env("IMAGEKIT_FOLDER", "/venues"),

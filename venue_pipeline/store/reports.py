@@ -214,7 +214,10 @@ def cost_and_health(session: Session, quotas: dict[str, int | None]) -> list[dic
 
 def daily_trend(session: Session, days: int = 14) -> list[dict[str, Any]]:
     """Upload attempts per day by outcome, newest last."""
-    day = func.date(UploadAttemptRow.started_at)
+    started = UploadAttemptRow.started_at
+    if session.get_bind().dialect.name == "postgresql":  # UTC days, whatever the server's time zone
+        started = func.timezone("UTC", started)
+    day = func.date(started)
     ok = func.sum(case((UploadAttemptRow.outcome == UPLOADED, 1), else_=0))
     stmt = select(day, func.count(), ok).group_by(day).order_by(day.desc()).limit(days)
     rows = [
