@@ -130,7 +130,6 @@ async def _read_capped(response: httpx.Response, url: httpx.URL, max_bytes: int)
         raise DownloadError(
             ErrorType.FILE_TOO_LARGE,
             f"{redact_url(url)} declares {int(declared)} bytes, over the {max_bytes} byte limit",
-            status_code=response.status_code,
             target=url.host,
         )
     buffer = bytearray()
@@ -140,7 +139,6 @@ async def _read_capped(response: httpx.Response, url: httpx.URL, max_bytes: int)
             raise DownloadError(
                 ErrorType.FILE_TOO_LARGE,
                 f"{redact_url(url)} sent more than the {max_bytes} byte limit",
-                status_code=response.status_code,
                 target=url.host,
             )
     return bytes(buffer)
