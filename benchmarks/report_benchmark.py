@@ -40,7 +40,14 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout without an inst
 from venue_pipeline.core.errors import ERROR_CLASS, ErrorClass  # noqa: E402
 from venue_pipeline.core.report import build_report  # noqa: E402
 from venue_pipeline.store import reports  # noqa: E402
-from venue_pipeline.store.db import dispose_engines, get_engine, normalize_url, session_scope, upgrade  # noqa: E402
+from venue_pipeline.store.db import (  # noqa: E402
+    dispose_engines,
+    drop_database,
+    get_engine,
+    normalize_url,
+    session_scope,
+    upgrade,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_SECONDS = 10.0
@@ -267,18 +274,10 @@ def admin_engine(url: str) -> Engine:
 
 
 def recreate_database(url: str, name: str) -> None:
+    drop_database(with_database(url, name), with_database(url, "postgres"))
     engine = admin_engine(url)
     with engine.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-
-
-def drop_database(url: str, name: str) -> None:
-    dispose_engines()
-    engine = admin_engine(url)
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     engine.dispose()
 
 
@@ -650,11 +649,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0 if result["pass"] else 1
     finally:
+        dispose_engines()
         if args.keep:
             print(f"kept database {args.db_name}", flush=True)
-            dispose_engines()
         else:
-            drop_database(url, args.db_name)
+            drop_database(db_url, with_database(url, "postgres"))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def demo_csv() -> Path:
     return Path(DEMO_VENUES_CSV)
 
 
-def _limited_csv(limit: int, dest: Path) -> Path:
+def limited_demo_csv(limit: int, dest: Path) -> Path:
     """The first `limit` demo venues of each city (quick demos and browser tests)."""
     import csv
 
@@ -137,7 +137,7 @@ def run_demo(
     print(f"venue database: {db_url}\nDagster instance: {home}")
     source = demo_csv()
     if limit_per_city:
-        source = _limited_csv(limit_per_city, pipeline_home() / "demo_subset.csv")
+        source = limited_demo_csv(limit_per_city, pipeline_home() / "demo_subset.csv")
     print(f"1/3 importing {source.name} (Open Pubs, Open Government Licence v3.0)")
     import_file(db_url, source, "open_pubs")
 

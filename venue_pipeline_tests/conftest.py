@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from venue_pipeline.store.db import dispose_engines, normalize_url, upgrade
-
-
-def _fresh_pg_database(server_url: str) -> tuple[str, str]:
-    """Creates an empty database on the server of `server_url`; returns (its URL, admin URL)."""
-    base = make_url(normalize_url(server_url))
-    admin = base.set(database="postgres").render_as_string(hide_password=False)
-    name = f"vp_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return base.set(database=name).render_as_string(hide_password=False), admin
-
-
-def _drop_pg_database(url: str, admin: str) -> None:
-    name = make_url(url).database
-    dispose_engines()
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
+from venue_pipeline.store.db import create_scratch_database, dispose_engines, drop_database, upgrade
 
 
 @pytest.fixture
@@ -48,10 +24,10 @@ def pg_url() -> Iterator[str]:
     server = os.environ.get("VENUE_PG_URL")
     if not server:
         pytest.skip("VENUE_PG_URL is not set: no PostgreSQL server for this test (bash .ci/run starts one)")
-    url, admin = _fresh_pg_database(server)
+    url, admin = create_scratch_database(server, "vp_test")
     upgrade(url)
     yield url
-    _drop_pg_database(url, admin)
+    drop_database(url, admin)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -65,10 +41,10 @@ def db_url(request, tmp_path) -> Iterator[str]:
     """The suite's database: PostgreSQL when VENUE_DB_URL points at one (CI's second pass), else SQLite."""
     configured = os.environ.get("VENUE_DB_URL", "")
     if configured.startswith("postgres"):
-        url, admin = _fresh_pg_database(configured)
+        url, admin = create_scratch_database(configured, "vp_test")
         upgrade(url)
         yield url
-        _drop_pg_database(url, admin)
+        drop_database(url, admin)
     else:
         url = f"sqlite:///{tmp_path / 'venues.db'}"
         upgrade(url)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.demo import _limited_csv
+from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
 from venue_pipeline.services import Settings
 from venue_pipeline.store.db import dispose_engines, session_scope
@@ -17,7 +17,7 @@ from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow
 def city_db(db_url, tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, _limited_csv(8, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    import_file(db_url, limited_demo_csv(8, tmp_path / "subset.csv"), "open_pubs", quiet=True)
     return db_url
 
 
@@ -47,6 +47,10 @@ def test_a_missing_api_key_disables_only_that_provider(city_db, tmp_path, caplog
     assert "here" not in summary.calls and set(summary.calls) == {"geoapify", "foursquare", "google_places"}
     assert sum(summary.matched.values()) > 0
     assert sum("HERE_API_KEY" in r.getMessage() for r in caplog.records) == 1
+    from venue_pipeline.defs.metadata import ids_metadata
+
+    note = ids_metadata(summary, {})["provider_notes"].value
+    assert "HERE_API_KEY" in note  # the run's metadata says why HERE did nothing
 
 
 def test_dry_run_reports_lookups_and_cost_without_calling_or_storing(city_db, tmp_path) -> None:
@@ -133,7 +137,7 @@ def test_geocoding_a_venue_does_not_move_the_sandbox_world(db_url, tmp_path, mon
 
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, _limited_csv(200, tmp_path / "all.csv"), "open_pubs", quiet=True)
+    import_file(db_url, limited_demo_csv(200, tmp_path / "all.csv"), "open_pubs", quiet=True)
     settings = _settings(db_url, tmp_path, providers=("geoapify",))
     with session_scope(db_url) as s:
         missing = [v.id for v in list_venues(s) if not v.has_coordinates]

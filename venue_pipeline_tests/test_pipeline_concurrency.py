@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.demo import _limited_csv
+from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_retries, run_uploads
 from venue_pipeline.services import Settings
 from venue_pipeline.store.db import session_scope
@@ -38,7 +38,7 @@ def _in_parallel(*jobs) -> None:  # type: ignore[no-untyped-def]
 def test_concurrent_runs_on_postgres_lose_and_duplicate_nothing(pg_url, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(pg_url, _limited_csv(15, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    import_file(pg_url, limited_demo_csv(15, tmp_path / "subset.csv"), "open_pubs", quiet=True)
     settings = Settings(db_url=pg_url, sandbox_faults="outage", image_dir=str(tmp_path / "images"))
     run_provider_ids(settings, "exeter")
 

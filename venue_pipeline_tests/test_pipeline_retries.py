@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.demo import _limited_csv
+from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_retries, run_uploads
 from venue_pipeline.services import Settings
 from venue_pipeline.store import circuits
@@ -23,7 +23,7 @@ API_ENDPOINTS = {"geocode", "discover", "lookup", "places", "search", "photos", 
 def city(db_url, tmp_path, monkeypatch) -> str:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, _limited_csv(20, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    import_file(db_url, limited_demo_csv(20, tmp_path / "subset.csv"), "open_pubs", quiet=True)
     return db_url
 
 

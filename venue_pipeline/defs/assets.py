@@ -1,6 +1,8 @@
 """The assets: each runs one core stage and turns its summary into UI metadata."""
 
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -84,17 +86,23 @@ class RetryConfig(dg.Config):
     )
 
 
+CITY_ASSET = dict(partitions_def=cities_partitions, backfill_policy=BACKFILL_POLICY, group_name=GROUP, kinds={"python", "sql"})
+
+
+def per_city(context: dg.AssetExecutionContext, stage: Callable[[str], Any]) -> Any:
+    """Runs a stage for each city of the run (one, or a backfill's batch), adds up the summaries and
+    logs why any provider was disabled."""
+    summary = merge([stage(city) for city in context.partition_keys])
+    for reason in getattr(summary, "disabled", {}).values():
+        context.log.warning(reason)
+    return summary
+
+
 def _skip(stage: str) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{stage} skipped: retry_failed_only")})
 
 
-@dg.asset(
-    partitions_def=cities_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    group_name=GROUP,
-    kinds={"python", "sql"},
-    pool="provider_api",
-)
+@dg.asset(**CITY_ASSET, pool="provider_api")
 def provider_ids(
     context: dg.AssetExecutionContext,
     config: ProviderIdsConfig,
@@ -106,34 +114,23 @@ def provider_ids(
     if config.retry_failed_only:
         return _skip("provider IDs")
     settings = settings_for(venue_store, provider_apis, image_cdn)
-    summary = merge(
-        [
-            run_provider_ids(
-                settings,
-                city,
-                venue_ids=config.venue_ids,
-                providers=config.providers,
-                force=config.force,
-                dry_run=config.dry_run,
-                first_success_only=config.first_success_only,
-                run_id=context.run_id,
-            )
-            for city in context.partition_keys
-        ]
+    summary = per_city(
+        context,
+        lambda city: run_provider_ids(
+            settings,
+            city,
+            venue_ids=config.venue_ids,
+            providers=config.providers,
+            force=config.force,
+            dry_run=config.dry_run,
+            first_success_only=config.first_success_only,
+            run_id=context.run_id,
+        ),
     )
-    for reason in summary.disabled.values():
-        context.log.warning(reason)
     return dg.MaterializeResult(metadata=ids_metadata(summary, provider_apis.quotas()))
 
 
-@dg.asset(
-    partitions_def=cities_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    deps=[provider_ids],
-    group_name=GROUP,
-    kinds={"python", "sql"},
-    pool="provider_api",
-)
+@dg.asset(**CITY_ASSET, deps=[provider_ids], pool="provider_api")
 def discovered_photos(
     context: dg.AssetExecutionContext,
     config: DiscoveryConfig,
@@ -145,34 +142,23 @@ def discovered_photos(
     if config.retry_failed_only:
         return _skip("photo discovery")
     settings = settings_for(venue_store, provider_apis, image_cdn)
-    summary = merge(
-        [
-            run_discovery(
-                settings,
-                city,
-                venue_ids=config.venue_ids,
-                providers=config.providers,
-                force=config.force,
-                fresh_with_images_days=config.fresh_with_images_days,
-                fresh_without_images_days=config.fresh_without_images_days,
-                run_id=context.run_id,
-            )
-            for city in context.partition_keys
-        ]
+    summary = per_city(
+        context,
+        lambda city: run_discovery(
+            settings,
+            city,
+            venue_ids=config.venue_ids,
+            providers=config.providers,
+            force=config.force,
+            fresh_with_images_days=config.fresh_with_images_days,
+            fresh_without_images_days=config.fresh_without_images_days,
+            run_id=context.run_id,
+        ),
     )
-    for reason in summary.disabled.values():
-        context.log.warning(reason)
     return dg.MaterializeResult(metadata=discovery_metadata(summary))
 
 
-@dg.asset(
-    partitions_def=cities_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    deps=[discovered_photos],
-    group_name=GROUP,
-    kinds={"python", "sql"},
-    pool="image_upload",
-)
+@dg.asset(**CITY_ASSET, deps=[discovered_photos], pool="image_upload")
 def uploaded_images(
     context: dg.AssetExecutionContext,
     config: UploadConfig,
@@ -182,34 +168,13 @@ def uploaded_images(
 ) -> dg.MaterializeResult:
     """New and due photos copied to the image CDN, each ending uploaded or failed with a classified error."""
     settings = settings_for(venue_store, provider_apis, image_cdn)
+    selection = dict(venue_ids=config.venue_ids, image_ids=config.image_ids, providers=config.providers)
     if config.retry_failed_only:
-        retried = merge(
-            [
-                run_retries(
-                    settings,
-                    city=city,
-                    venue_ids=config.venue_ids,
-                    image_ids=config.image_ids,
-                    providers=config.providers,
-                    run_id=context.run_id,
-                )
-                for city in context.partition_keys
-            ]
+        retried = per_city(
+            context, lambda city: run_retries(settings, city=city, run_id=context.run_id, **selection)
         )
         return dg.MaterializeResult(metadata=retry_metadata(retried))
-    summary = merge(
-        [
-            run_uploads(
-                settings,
-                city,
-                venue_ids=config.venue_ids,
-                image_ids=config.image_ids,
-                providers=config.providers,
-                run_id=context.run_id,
-            )
-            for city in context.partition_keys
-        ]
-    )
+    summary = per_city(context, lambda city: run_uploads(settings, city, run_id=context.run_id, **selection))
     return dg.MaterializeResult(metadata=upload_metadata(summary, settings))
 
 

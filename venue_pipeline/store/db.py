@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -66,6 +67,37 @@ def dispose_engines() -> None:
         for engine in _engines.values():
             engine.dispose()
         _engines.clear()
+
+
+def create_scratch_database(server_url: str, prefix: str) -> tuple[str, str]:
+    """An empty database beside the one in server_url, so tests and tools never wipe a shared one.
+
+    Returns (its URL, the admin URL of the server's `postgres` database) for drop_database."""
+    base = make_url(normalize_url(server_url))
+    admin = base.set(database="postgres").render_as_string(hide_password=False)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")  # CREATE DATABASE refuses a transaction
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False), admin
+
+
+def drop_database(url: str, admin_url: str) -> None:
+    """Drops the database of url even while other processes hold connections to it (PostgreSQL 13+)."""
+    url = normalize_url(url)
+    with _lock:
+        pooled = _engines.pop(url, None)
+    if pooled is not None:
+        pooled.dispose()
+    engine = create_engine(normalize_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
 
 
 def _alembic_config(engine: Engine) -> Config:

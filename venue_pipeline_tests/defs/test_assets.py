@@ -10,7 +10,7 @@ from venue_pipeline.cli import import_file
 from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
 from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
 from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
-from venue_pipeline.demo import _limited_csv
+from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
 
@@ -25,7 +25,7 @@ def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
 def test_materialize_all_four_assets_for_one_city(db_url, tmp_path, monkeypatch, dagster_instance, faults) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
     monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, _limited_csv(12, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    import_file(db_url, limited_demo_csv(12, tmp_path / "subset.csv"), "open_pubs", quiet=True)
     dagster_instance.add_dynamic_partitions("cities", ["exeter"])
     resources = {
         "venue_store": VenueStore(db_url=db_url),

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import e2e_support as PROC
 import pytest
 
 
 def _load(name: str, path: Path) -> ModuleType:
-    """Test helpers that live outside any package (this folder's conftest, scripts/)."""
+    """A script from scripts/, which is no package."""
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -23,7 +24,6 @@ def _load(name: str, path: Path) -> ModuleType:
     return module
 
 
-PROC = _load("venue_e2e_processes", Path(__file__).with_name("conftest.py"))
 UI = _load("venue_ui_screenshot", PROC.PROJECT_ROOT / "scripts" / "ui_screenshot.py")
 PROJECT_ROOT = PROC.PROJECT_ROOT
 
@@ -67,6 +67,8 @@ def dashboard(tmp_path_factory):  # type: ignore[no-untyped-def]
         assert demo.wait(timeout=900) == 0, PROC.log_tail(demo_log)
     finally:
         PROC.stop_process_group(demo)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy(demo_log, ARTIFACTS / "demo_first_run.log")
     port = PROC.free_port()
     log = home / "dagster_dev.log"
     server = PROC.start_process_group(
@@ -162,3 +164,42 @@ def test_retry_job_launchpad_documents_every_field(dashboard, browser) -> None:
     page = _open(browser, f"{base}/locations/{LOCATION}/jobs/retry_job/playground",
                  ["image_retries", "venue_ids", "image_ids", "reopen_permanent"], "07_retry_launchpad.png")
     page.close()
+
+
+def test_demo_state_meets_its_targets_and_a_second_demo_adds_nothing(dashboard) -> None:
+    """make demo: ≥ 500 venues, ≥ 60 % with an uploaded image, ≥ 90 % of the venues whose photos the
+    sandbox world holds; running it again adds no venue_images row."""
+    from sqlalchemy import func, select
+
+    from venue_pipeline.services import Settings, build_world_sandbox
+    from venue_pipeline.store.db import session_scope
+    from venue_pipeline.store.schema import VenueImageRow, VenueRow
+
+    _, home = dashboard
+    url = f"sqlite:///{home / 'venues.db'}"
+    with session_scope(url) as s:
+        venues = s.scalar(select(func.count(VenueRow.id)))
+        with_image = set(s.scalars(select(VenueImageRow.venue_id).where(VenueImageRow.status == "uploaded")))
+        rows_before = s.scalar(select(func.count(VenueImageRow.id)))
+    world = build_world_sandbox(Settings(db_url=url)).world
+    known = {
+        vid
+        for vid in range(1, venues + 1)
+        for provider in ("here", "foursquare", "google_places")
+        if (pid := world.truth(provider, vid)) and world.place(provider, pid).photos
+    }
+    assert venues >= 500
+    assert len(with_image) >= 0.6 * venues
+    assert len(with_image & known) >= 0.9 * len(known)
+
+    env = {**os.environ, "VENUE_PIPELINE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster_home"),
+           "VENUE_DB_URL": url}
+    log = home / "demo_again.log"
+    again = PROC.start_process_group([PROC.venv_bin("venue-pipeline"), "demo"], env, log)
+    try:
+        assert again.wait(timeout=900) == 0, PROC.log_tail(log)
+    finally:
+        PROC.stop_process_group(again)
+    with session_scope(url) as s:
+        assert s.scalar(select(func.count(VenueImageRow.id))) == rows_before
+    shutil.copy(log, ARTIFACTS / "demo_second_run.log")
