@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 ASSET_KEYS = ("provider_ids", "discovered_photos", "uploaded_images", "image_failure_report")
-LOAD_TIMEOUT_MS = 60_000
+LOAD_TIMEOUT_S = 60.0
 
 
 class UiCheckError(AssertionError):
@@ -37,11 +37,12 @@ class UiCheckError(AssertionError):
 
 @dataclass(frozen=True)
 class PageCheck:
-    """One page to open: its route, the texts that must become visible, and the screenshot file name."""
+    """One page to open: its route, texts that must become visible, texts that must not be there, the screenshot file name."""
 
     path: str
     texts: Sequence[str] = field(default_factory=tuple)
     file_name: str = ""
+    absent: Sequence[str] = field(default_factory=tuple)
 
     def out_name(self) -> str:
         if self.file_name:
@@ -70,12 +71,14 @@ def take_screenshots(
     expectations: Sequence[PageCheck] | Mapping[str, Sequence[str]] | None = None,
     *,
     chromium: str = CHROMIUM,
+    timeout_s: float = LOAD_TIMEOUT_S,
 ) -> list[Path]:
     """Open each page, wait for its texts and for "Loading..." to go, screenshot it; raise UiCheckError on any failure."""
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     checks = _as_checks(expectations if expectations is not None else default_expectations())
+    timeout_ms = timeout_s * 1000
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = base_url.rstrip("/")
@@ -92,14 +95,18 @@ def take_screenshots(
                 page_errors: list[str] = []
                 page.on("pageerror", lambda exc, errs=page_errors: errs.append(str(exc)))
                 target = out / check.out_name()
+                loaded = False
                 try:
-                    page.goto(f"{base}{check.path}", wait_until="networkidle", timeout=LOAD_TIMEOUT_MS)
+                    page.goto(f"{base}{check.path}", wait_until="networkidle", timeout=timeout_ms)
+                    loaded = True
                     for text in check.texts:
-                        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
+                        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=timeout_ms)
                     page.wait_for_function(
-                        "() => !document.body.innerText.includes('Loading...')", timeout=LOAD_TIMEOUT_MS
+                        "() => !document.body.innerText.includes('Loading...')", timeout=timeout_ms
                     )
                     page.wait_for_timeout(500)  # let the graph layout settle before the picture
+                    body = page.inner_text("body")
+                    failures += [f"{check.path}: unexpected text {text!r}" for text in check.absent if text in body]
                 except PlaywrightError as exc:
                     failures.append(f"{check.path}: {str(exc).splitlines()[0]}")
                 finally:
@@ -109,7 +116,8 @@ def take_screenshots(
                     except PlaywrightError as exc:
                         failures.append(f"{check.path}: screenshot failed: {exc}")
                     page.close()
-                failures += [f"{check.path}: page error: {err}" for err in page_errors]
+                if loaded:  # an unreachable server yields Chromium's error page, whose script errors are noise
+                    failures += [f"{check.path}: page error: {err}" for err in page_errors]
         finally:
             browser.close()
     if failures:
@@ -136,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--expect", action="append", default=[], metavar="PATH=TEXT",
                         help="extra text that must appear on PATH (repeatable; adds PATH if new)")
     parser.add_argument("--chromium", default=CHROMIUM, help=f"browser executable (default {CHROMIUM})")
+    parser.add_argument("--timeout", type=float, default=LOAD_TIMEOUT_S, help="seconds to wait per page and text")
     args = parser.parse_args(argv)
 
     if not Path(args.chromium).exists():
@@ -145,12 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, texts in _parse_expect(args.expect).items():
         for i, check in enumerate(checks):
             if check.path == path:
-                checks[i] = PageCheck(check.path, (*check.texts, *texts), check.file_name)
+                checks[i] = PageCheck(check.path, (*check.texts, *texts), check.file_name, check.absent)
                 break
         else:
             checks.append(PageCheck(path, tuple(texts)))
     try:
-        shots = take_screenshots(args.base_url, args.out_dir, checks, chromium=args.chromium)
+        shots = take_screenshots(args.base_url, args.out_dir, checks, chromium=args.chromium, timeout_s=args.timeout)
     except UiCheckError as exc:
         print(exc, file=sys.stderr)
         return 1
