@@ -107,11 +107,16 @@ def summary_rows(db_url: str, city_slugs: Sequence[str]) -> tuple[list[list[obje
         calls = session.execute(
             select(ApiCallRow.provider, func.count(), func.sum(ApiCallRow.cost)).group_by(ApiCallRow.provider)
         ).all()
+        deferred = session.execute(
+            select(ProviderIdRow.provider, func.count())
+            .where(ProviderIdRow.status == "deferred")
+            .group_by(ProviderIdRow.provider)
+        ).all()
     rows.append(
         ["TOTAL", totals["venues"], *[totals[p] for p in PROVIDERS], totals["discovered"], totals["uploaded"]]
         + [totals["failed"], totals["with_image"]]
     )
-    extra = {"errors": errors, "calls": calls, "totals": dict(totals)}
+    extra = {"errors": errors, "calls": calls, "deferred": deferred, "totals": dict(totals)}
     return rows, extra
 
 
@@ -177,6 +182,11 @@ def run_demo(
     print(tabulate(rows, headers=headers, tablefmt="github"))
     errors = extra["errors"]
     print("\nfailed images by error type: " + (", ".join(f"{e}={n}" for e, n in errors) or "none"))
+    if extra["deferred"]:
+        print(
+            "ID lookups deferred by a daily quota (asked again when it resets): "
+            + ", ".join(f"{p}={n}" for p, n in extra["deferred"])
+        )
     calls = extra["calls"]
     print(
         "calls made: "
