@@ -16,7 +16,6 @@ from venue_pipeline.defs.schedules import daily_retry_schedule, reenrich_stale_v
 from venue_pipeline.defs.sensors import new_venues_sensor, record_failed_runs_sensor, retry_after_report_sensor
 
 
-
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
     """The code location; resources default to the environment as it is now (the CLI demo rebuilds them
     after it has set its own variables)."""

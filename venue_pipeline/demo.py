@@ -193,5 +193,5 @@ def run_demo(
         + ", ".join(f"{p}={n} (${c or 0:.2f})" for p, n, c in sorted(calls))
         + f"; elapsed {time.monotonic() - started:.1f}s"
     )
-    print(f"\nOpen the Dagster UI on this state: make ui  (then http://127.0.0.1:3000)")
+    print("\nOpen the Dagster UI on this state: make ui  (then http://127.0.0.1:3000)")
     return 1 if failed_runs else 0

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from venue_pipeline.core.gallery import UPLOADED
 from venue_pipeline.core.errors import PipelineError
+from venue_pipeline.core.gallery import UPLOADED
 from venue_pipeline.providers.base import PhotoRef
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, default_settings

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
-from datetime import datetime, timedelta, timezone
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -17,11 +16,11 @@ from sqlalchemy.exc import OperationalError
 from venue_pipeline.core.errors import PipelineError
 from venue_pipeline.core.gallery import FAILED, PENDING, UploadOutcome
 from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
-from venue_pipeline.providers.registry import ask_cost
 from venue_pipeline.core.photos import discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.upload import upload_images
+from venue_pipeline.providers.registry import ask_cost
 from venue_pipeline.services import Services, Settings, open_services
 from venue_pipeline.store import images as image_store
 from venue_pipeline.store import provider_ids as id_store

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
 
 from venue_pipeline.cdn.base import ImageStore
 from venue_pipeline.cdn.imagekit import ImageKitStore
@@ -24,7 +25,6 @@ from venue_pipeline.store.calls import DbCallLedger
 from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.schema import VenueRow
 from venue_pipeline.store.venues import list_venues
-from sqlalchemy import func, select
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,7 @@ import dagster as dg
 import pytest
 
 from venue_pipeline.cli import main
-from venue_pipeline.core.report import summary_numbers
-from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.defs.assets import image_failure_report
 from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
 
 

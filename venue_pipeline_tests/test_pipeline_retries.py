@@ -114,7 +114,6 @@ def test_expired_google_references_are_refreshed_with_one_details_call_per_venue
 
 def test_the_retry_circuit_opens_below_half_success_and_closes_on_reset(city) -> None:
     from venue_pipeline.pipeline import circuit_state
-
     from venue_pipeline.store.schema import VenueRow
 
     now = datetime.now(timezone.utc)

@@ -7,7 +7,15 @@ from typing import Any
 
 import httpx
 
-from venue_pipeline.sandbox.routes_common import Ctx, Route, error_response, invalid_key, json_response, parse_int, route
+from venue_pipeline.sandbox.routes_common import (
+    Ctx,
+    Route,
+    error_response,
+    invalid_key,
+    json_response,
+    parse_int,
+    route,
+)
 from venue_pipeline.sandbox.world import CATEGORIES, SimPlace, haversine_m
 
 STYLE = "geoapify"
@@ -128,7 +136,7 @@ def geocode_search(ctx: Ctx) -> httpx.Response:
         return error_response(STYLE, 400, '"text" is required')
     fmt = ctx.param("format", "geojson")
     if fmt not in {"json", "geojson"}:
-        return error_response(STYLE, 400, f'"format" must be one of [json, geojson]; xml is not available in the sandbox')
+        return error_response(STYLE, 400, '"format" must be one of [json, geojson]; xml is not available in the sandbox')
     limit = parse_int(ctx.param("limit"), 5)
     if limit is None or not 1 <= limit <= 100:
         return error_response(STYLE, 400, '"limit" must be a number between 1 and 100')

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
 from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
 from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
 from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.store.db import session_scope

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-import pytest
 from sqlalchemy import update
 
 from venue_pipeline.core.importer import VenueInput

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import e2e_support as e2e
-import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
