@@ -43,6 +43,8 @@ class PageCheck:
     texts: Sequence[str] = field(default_factory=tuple)
     file_name: str = ""
     absent: Sequence[str] = field(default_factory=tuple)
+    # Lineage graph nodes (SVG foreignObjects) that must render; names in the sidebar alone do not prove the graph drew.
+    min_graph_nodes: int = 0
 
     def out_name(self) -> str:
         if self.file_name:
@@ -53,7 +55,7 @@ class PageCheck:
 
 def default_expectations(asset_pages: Iterable[str] = ("uploaded_images",)) -> list[PageCheck]:
     """Global lineage with all four assets, one page per asset, and the runs list."""
-    checks = [PageCheck("/asset-groups", ASSET_KEYS, "asset_graph.png")]
+    checks = [PageCheck("/asset-groups", ASSET_KEYS, "asset_graph.png", min_graph_nodes=len(ASSET_KEYS))]
     checks += [PageCheck(f"/assets/{name}", (name,), f"asset_{name}.png") for name in asset_pages]
     checks.append(PageCheck("/runs", (), "runs.png"))
     return checks
@@ -104,6 +106,11 @@ def take_screenshots(
                     page.wait_for_function(
                         "() => !document.body.innerText.includes('Loading...')", timeout=timeout_ms
                     )
+                    if check.min_graph_nodes:
+                        page.wait_for_function(
+                            "n => document.querySelectorAll('svg foreignObject').length >= n",
+                            arg=check.min_graph_nodes, timeout=timeout_ms,
+                        )
                     page.wait_for_timeout(500)  # let the graph layout settle before the picture
                     body = page.inner_text("body")
                     failures += [f"{check.path}: unexpected text {text!r}" for text in check.absent if text in body]
@@ -154,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, texts in _parse_expect(args.expect).items():
         for i, check in enumerate(checks):
             if check.path == path:
-                checks[i] = PageCheck(check.path, (*check.texts, *texts), check.file_name, check.absent)
+                checks[i] = PageCheck(
+                    check.path, (*check.texts, *texts), check.file_name, check.absent, check.min_graph_nodes
+                )
                 break
         else:
             checks.append(PageCheck(path, tuple(texts)))

@@ -1,0 +1,130 @@
+"""The discovery stage for a city: list the photos of due provider IDs and store them under the gallery caps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from venue_pipeline.core.photos import discover_photos
+from venue_pipeline.core.quality import quality_score
+from venue_pipeline.core.staleness import due_providers
+from venue_pipeline.pipeline.common import (
+    _calls,
+    _cost,
+    _restrict,
+    progress_log,
+    with_retry,
+)
+from venue_pipeline.services import Settings, open_services
+from venue_pipeline.store import images as image_store
+from venue_pipeline.store import provider_ids as id_store
+from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.venues import images_checked, list_venues, mark_images_checked
+
+
+@dataclass
+class DiscoverySummary:
+    """What the discovered_photos stage did."""
+
+    venues: int = 0
+    listings: int = 0
+    discovered: dict[str, int] = field(default_factory=dict)
+    new: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    capped: int = 0
+    due_venues: int = 0
+    deferred: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    error_samples: list[str] = field(default_factory=list)
+    disabled: dict[str, str] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+def run_discovery(
+    settings: Settings,
+    city: str | None,
+    *,
+    venue_ids: Sequence[int] = (),
+    providers: Sequence[str] = (),
+    force: bool = False,
+    fresh_with_images_days: int = 30,
+    fresh_without_images_days: int = 7,
+    run_id: str | None = None,
+) -> DiscoverySummary:
+    """Lists photos for the provider IDs that are due (staleness rule, or force) and stores them under the caps."""
+    t0 = time.monotonic()
+    settings = _restrict(settings, providers)
+    now = datetime.now(timezone.utc)
+    with session_scope(settings.db_url) as session:
+        venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
+        all_ids = [v.id for v in venues]
+        rows = id_store.ids_for(session, all_ids)
+        checked = images_checked(session, all_ids)
+    place_ids: dict[int, dict[str, str]] = {}
+    for vid in all_ids:
+        matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == id_store.MATCHED and r.place_id}
+        checked_at, has_images = checked.get(vid, (None, False))
+        due = due_providers(
+            checked_at,
+            has_images,
+            {p: r.matched_at for p, r in matched.items()},
+            now,
+            force=force,
+            fresh_with_images=timedelta(days=fresh_with_images_days),
+            fresh_without_images=timedelta(days=fresh_without_images_days),
+        )
+        if due:
+            place_ids[vid] = {p: matched[p].place_id for p in due}
+    ids = sorted(place_ids)
+
+    async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
+        async with open_services(settings, run_id) as services:
+            result = await discover_photos(ids, place_ids, services.clients)
+            return result, _calls(services), _cost(services), {**services.disabled, **result.disabled}
+
+    result, calls, cost, disabled = asyncio.run(go())
+    summary = DiscoverySummary(venues=len(venues), calls=calls, cost=cost, disabled=disabled)
+    summary.due_venues = len(ids)
+    discovered: Counter[str] = Counter()
+    new: Counter[str] = Counter()
+    updated: Counter[str] = Counter()
+    by_venue: dict[int, list[Any]] = {}
+    for listing in result.listings:
+        by_venue.setdefault(listing.venue_id, []).append(listing)
+    for venue_id, listings in sorted(by_venue.items()):  # short transactions, venues in id order: no deadlock
+        def save(session: Any, listings: list[Any] = listings, venue_id: int = venue_id) -> list[Any]:
+            image_store.lock_venue(session, venue_id)
+            return [
+                (l, image_store.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
+                for l in listings
+            ]
+
+        for listing, counts in with_retry(settings.db_url, save):
+            discovered[listing.provider] += len(listing.photos)
+            new[listing.provider] += counts.new
+            updated[listing.provider] += counts.updated
+            summary.capped += counts.capped
+    with session_scope(settings.db_url) as session:
+        mark_images_checked(session, [v for v in all_ids if v not in result.failed_venues])
+    summary.listings = len(result.listings)
+    summary.deferred = dict(result.deferred)
+    summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)
+    summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
+    summary.error_samples = result.error_samples
+    summary.duration_s = round(time.monotonic() - t0, 2)
+    progress_log.info(
+        "photos: %d listed, %d new, %d updated, %d over the gallery caps (%.1fs)",
+        sum(summary.discovered.values()),
+        sum(summary.new.values()),
+        sum(summary.updated.values()),
+        summary.capped,
+        summary.duration_s,
+    )
+    return summary
