@@ -49,6 +49,15 @@ def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[
     return table(rows)
 
 
+def _run_numbers(s: Any) -> dict[str, Any]:
+    """Calls, cost and duration: every stage's summary carries them."""
+    return {
+        "calls": sum(s.calls.values()),
+        "cost_usd": round(sum(s.cost.values()), 4),
+        "duration_s": s.duration_s,
+    }
+
+
 def _breakdown(errors: Mapping[str, int]) -> dg.TableMetadataValue:
     rows = []
     for key, count in sorted(errors.items(), key=lambda kv: -kv[1]):
@@ -69,10 +78,8 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
         "deferred_by_quota": sum(s.deferred.values()),
         "venues_geocoded": s.geocoded,
         "skipped_in_cooldown": s.skipped_cooldown,
-        "calls": sum(s.calls.values()),
-        "cost_usd": round(sum(s.cost.values()), 4),
+        **_run_numbers(s),
         "dry_run": s.dry_run,
-        "duration_s": s.duration_s,
         "per_provider": (
             _per_provider(
                 {
@@ -104,9 +111,7 @@ def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
         "photos_updated": sum(s.updated.values()),
         "photos_over_cap": s.capped,
         "deferred_by_quota": sum(s.deferred.values()),
-        "calls": sum(s.calls.values()),
-        "cost_usd": round(sum(s.cost.values()), 4),
-        "duration_s": s.duration_s,
+        **_run_numbers(s),
         "per_provider": (
             _per_provider(
                 {
@@ -157,9 +162,7 @@ def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
         "failed_will_retry": sum(s.failed.values()),
         "permanently_failed": sum(s.retired.values()),
         "skipped_provider_disabled": s.skipped_disabled,
-        "calls": sum(s.calls.values()),
-        "cost_usd": round(sum(s.cost.values()), 4),
-        "duration_s": s.duration_s,
+        **_run_numbers(s),
         "per_provider": (
             _per_provider(
                 {
@@ -198,9 +201,7 @@ def retry_metadata(s: RetrySummary) -> dict[str, Any]:
         "references_refreshed": s.references_refreshed,
         "reference_refresh_calls": sum(s.refresh_calls.values()),
         "skipped_open_circuit": sum(s.skipped_open_circuit.values()),
-        "calls": sum(s.calls.values()),
-        "cost_usd": round(sum(s.cost.values()), 4),
-        "duration_s": s.duration_s,
+        **_run_numbers(s),
         "per_provider": (
             _per_provider(
                 {
