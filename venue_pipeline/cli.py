@@ -100,9 +100,19 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from venue_pipeline.sandbox.server import serve_forever
     from venue_pipeline.services import Settings, build_world_sandbox
 
-    settings = Settings(db_url=args.db_url, sandbox_seed=args.seed, sandbox_faults=args.faults)
-    sandbox = build_world_sandbox(settings)
-    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {args.seed}, faults {args.faults})")
+    if args.world and not Path(args.world).is_file():
+        print(f"error: world file {args.world} does not exist", file=sys.stderr)
+        return 2
+    settings = Settings(
+        db_url=args.db_url, sandbox_seed=args.seed, sandbox_faults=args.faults, sandbox_world=args.world or None
+    )
+    try:
+        sandbox = build_world_sandbox(settings)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    served = f"world file {args.world}" if args.world else "a world generated from the venue database"
+    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {args.seed}, faults {args.faults}, {served})")
     print(f"point the pipeline at it with VENUE_SANDBOX_URL=http://127.0.0.1:{args.port}")
     serve_forever(sandbox, host="127.0.0.1", port=args.port)
     return 0
@@ -111,7 +121,63 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
 def cmd_match_eval(args: argparse.Namespace) -> int:
     from venue_pipeline.core.match_eval import main_match_eval
 
+    if args.world:
+        if args.files:
+            print("error: give either labelled-pair FILEs or --world, not both", file=sys.stderr)
+            return 2
+        return cmd_world_eval(args)
+    if not args.files:
+        print("error: match-eval needs labelled-pair FILEs or --world DIR_OR_FILE", file=sys.stderr)
+        return 2
     return main_match_eval(list(args.files))
+
+
+def cmd_world_eval(args: argparse.Namespace) -> int:
+    """`match-eval --world`: the real provider-ID stage against worlds from a Geo-ER folder or a world file."""
+    import tempfile
+
+    from venue_pipeline.evaluation.geo_er_world import SPLITS, build_geo_er_world, geo_er_files
+    from venue_pipeline.evaluation.world_eval import evaluate_world, format_world_eval, results_to_json
+    from venue_pipeline.sandbox.world_file import read_world
+
+    source = Path(args.world)
+    splits = list(SPLITS) if args.split == "all" else [args.split]
+    if not source.exists():
+        print(f"error: {source} does not exist", file=sys.stderr)
+        return 2
+    worlds = []
+    if source.is_dir():
+        files = geo_er_files(source, args.city)
+        if not files:
+            which = f"{args.city}_" if args.city else "<city>_"
+            print(f"error: no {which}{{train,valid,test}}.txt files in {source}", file=sys.stderr)
+            return 2
+        print(f"Geo-ER source {source}: cities {', '.join(files)}; every entity 2 served as the Foursquare provider")
+        for city in files:
+            worlds.append(build_geo_er_world(source, city))
+    else:
+        if args.city:
+            print("error: --city applies to a Geo-ER folder, not to a world file", file=sys.stderr)
+            return 2
+        try:
+            worlds.append(read_world(source))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    results = []
+    for data in worlds:
+        with tempfile.TemporaryDirectory(prefix="venue-match-eval-") as workdir:
+            try:
+                result = evaluate_world(data, splits=splits, workdir=workdir)
+            except ValueError as exc:
+                print(f"error: {data.name}: {exc}", file=sys.stderr)
+                return 2
+        results.append(result)
+        print(format_world_eval(result))
+    if args.json:
+        Path(args.json).write_text(results_to_json(results) + "\n", encoding="utf-8")
+        print(f"results written to {args.json}", file=sys.stderr)
+    return 0
 
 
 def cmd_export_images(args: argparse.Namespace) -> int:
@@ -200,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--seed", type=int, default=int(os.environ.get("VENUE_SANDBOX_SEED", "7")))
     serve.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
+    serve.add_argument(
+        "--world",
+        default=os.environ.get("VENUE_SANDBOX_WORLD") or None,
+        metavar="FILE",
+        help="serve this world file instead of a world generated from the venue database",
+    )
     serve.set_defaults(func=cmd_sandbox_serve)
 
     exp = sub.add_parser("export-images", help="a venue's gallery as JSON (original venue_images entry shape)")
@@ -221,8 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--note", default=None)
     reset.set_defaults(func=cmd_circuit)
 
-    ev = sub.add_parser("match-eval", help="precision/recall of the place matcher on labelled pairs")
-    ev.add_argument("files", nargs="+")
+    ev = sub.add_parser(
+        "match-eval",
+        help="precision/recall of the place matcher on labelled pairs, or (--world) of the whole ID stage",
+    )
+    ev.add_argument("files", nargs="*", help="Geo-ER pair files or a Locu-Foursquare folder")
+    ev.add_argument(
+        "--world",
+        default=None,
+        metavar="DIR_OR_FILE",
+        help="run the real provider-ID stage against a world: a Geo-ER source folder or a world JSON file",
+    )
+    ev.add_argument("--city", default=None, help="with a Geo-ER folder: only this city code (e.g. pit)")
+    ev.add_argument("--split", choices=["train", "valid", "test", "all"], default="all")
+    ev.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON here")
     ev.set_defaults(func=cmd_match_eval)
     return parser
 

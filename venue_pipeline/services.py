@@ -62,6 +62,7 @@ class Settings:
     sandbox_seed: int = 7
     sandbox_faults: str = "default"
     sandbox_url: str | None = None
+    sandbox_world: str | None = None  # a world file (sandbox/world_file.py) served instead of a generated world
     image_store: str = "local"
     image_dir: str = ".venue_pipeline/images"
     imagekit_private_key: str | None = None
@@ -118,27 +119,41 @@ class Services:
     sandbox: Sandbox | None
 
 
-_SANDBOXES: dict[tuple[str, int, str], tuple[tuple[object, ...], Sandbox]] = {}
+_SANDBOXES: dict[tuple[str, int, str, str | None], tuple[tuple[object, ...], Sandbox]] = {}
 _SANDBOX_LOCK = threading.Lock()
 
 
 def build_world_sandbox(settings: Settings) -> Sandbox:
-    """The in-process simulator, its world generated from every venue in the store and the seed."""
+    """The in-process simulator: its world read from settings.sandbox_world when set, else generated from every
+    venue in the store and the seed."""
+    if settings.sandbox_world:
+        from venue_pipeline.sandbox.world import SandboxConfig
+        from venue_pipeline.sandbox.world_file import read_world, world_from_data
+
+        faults = fault_preset(settings.sandbox_faults)
+        config = SandboxConfig(seed=settings.sandbox_seed, faults=faults)
+        return Sandbox(world_from_data(read_world(settings.sandbox_world), config))
     with session_scope(settings.db_url) as session:
         venues = list_venues(session, as_imported=True)  # the world must not move when we geocode
     return build_sandbox(venues, seed=settings.sandbox_seed, faults=fault_preset(settings.sandbox_faults))
 
 
 def shared_sandbox(settings: Settings) -> Sandbox:
-    """One simulator per (database, seed, fault mix) per process, rebuilt only when the venues change, so
-    its fault sequence carries on across stages and retry cycles like a real provider's would."""
-    key = (settings.db_url, settings.sandbox_seed, settings.sandbox_faults)
-    with session_scope(settings.db_url) as session:
-        signature = tuple(
-            session.execute(
-                select(func.count(VenueRow.id), func.max(VenueRow.id), func.max(VenueRow.created_at))
-            ).one()
-        )
+    """One simulator per (database, seed, fault mix, world file) per process, rebuilt only when the venues (or
+    the world file) change, so its fault sequence carries on across stages and retry cycles like a real
+    provider's would."""
+    key = (settings.db_url, settings.sandbox_seed, settings.sandbox_faults, settings.sandbox_world)
+    signature: tuple[object, ...]
+    if settings.sandbox_world:
+        stat = Path(settings.sandbox_world).stat()
+        signature = (stat.st_size, stat.st_mtime_ns)
+    else:
+        with session_scope(settings.db_url) as session:
+            signature = tuple(
+                session.execute(
+                    select(func.count(VenueRow.id), func.max(VenueRow.id), func.max(VenueRow.created_at))
+                ).one()
+            )
     with _SANDBOX_LOCK:
         cached = _SANDBOXES.get(key)
         if cached is not None and cached[0] == signature:

@@ -56,6 +56,9 @@ class ProviderApis(dg.ConfigurableResource):
     def resolved_faults(self) -> str:
         return self.sandbox_faults or os.environ.get("VENUE_SANDBOX_FAULTS") or "default"
     sandbox_url: str | None = Field(default=None, description="A loopback sandbox server to use instead.")
+    sandbox_world: str | None = Field(
+        default=None, description="A world file served by the sandbox instead of a world generated from the venues."
+    )
     google_api: str = Field(default="new", description="Google Places API flavour: new or legacy.")
     foursquare_api: str = Field(default="places", description="Foursquare host: places (current) or v3.")
 
@@ -92,6 +95,7 @@ def settings_for(store: VenueStore, apis: ProviderApis, cdn: ImageCdn) -> Settin
         sandbox_seed=apis.sandbox_seed,
         sandbox_faults=apis.resolved_faults(),
         sandbox_url=apis.sandbox_url,
+        sandbox_world=apis.sandbox_world,
         image_store=cdn.kind,
         image_dir=cdn.image_dir or str(default_image_dir()),
         imagekit_private_key=cdn.imagekit_private_key,
@@ -117,6 +121,7 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:  # noqa: D401
             sandbox_seed=int(os.environ.get("VENUE_SANDBOX_SEED", "7")),
             sandbox_faults=_env("VENUE_SANDBOX_FAULTS", ""),
             sandbox_url=_env("VENUE_SANDBOX_URL"),
+            sandbox_world=_env("VENUE_SANDBOX_WORLD"),
             google_api=_env("VENUE_GOOGLE_API", "new"),
             foursquare_api=_env("VENUE_FOURSQUARE_API", "places"),
             **keys,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Any
 
 import httpx
@@ -115,7 +116,7 @@ def place_json(place: SimPlace, distance: float | None, *, new: bool, fields: li
     out["related_places"] = {}
     if not new:
         out["timezone"] = "Europe/London"
-    out["tel"] = "01" + str(int(place.place_id[:8], 16) % 10**9).zfill(9)
+    out["tel"] = "01" + str(_tel_number(place.place_id) % 10**9).zfill(9)
     if fields:
         extra: dict[str, Any] = {
             "photos": [photo_json(p) for p in place.photos],
@@ -126,6 +127,14 @@ def place_json(place: SimPlace, distance: float | None, *, new: bool, fields: li
         merged = {**out, **extra}
         return {k: merged[k] for k in fields if k in merged}
     return out
+
+
+def _tel_number(place_id: str) -> int:
+    """A stable number from the ID (a world file's place IDs need not be hex like generated ones)."""
+    try:
+        return int(place_id[:8], 16)
+    except ValueError:
+        return zlib.crc32(place_id.encode("utf-8"))
 
 
 def _fields(ctx: Ctx) -> list[str] | None:
