@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from venue_pipeline.core import ids as core_ids
 from venue_pipeline.core.ids import SEARCH_RADIUS_M
 from venue_pipeline.core.importer import VenueInput
 from venue_pipeline.core.matching import haversine_m
@@ -45,13 +46,18 @@ CAUSES = (
     "wrong_place_chosen",
 )
 """Why a venue with a true place got no correct ID, the first that applies in this order: the lookup failed or
-was deferred (nothing is known of the search); every true place is farther than the search radius; the search
-(the world's own, as the route runs it) did not return any true place; the matcher rejected every candidate;
-it called them ambiguous; it accepted another place."""
+was deferred (nothing is known of the search); every true place is farther than the search radius (the widest the
+stage asks: `search_radius_m()`); the search (the world's own, as the route runs it) did not return any true place;
+the matcher rejected every candidate; it called them ambiguous; it accepted another place."""
+
+
+def search_radius_m() -> int:
+    """The widest radius the ID stage searches: SEARCH_RADIUS_M, or a second wider search when the stage has one."""
+    return max(SEARCH_RADIUS_M, int(getattr(core_ids, "WIDE_SEARCH_RADIUS_M", 0) or 0))
 
 NOTE = (
     "sandbox in world-file mode, faults off, provider rate limits x{scale:g} and no daily quota "
-    "(Foursquare's real 500 calls/day would stop the run)"
+    "(Foursquare's real 500 calls/day would stop the run); search radius {radius} m"
 )
 
 
@@ -130,6 +136,7 @@ class WorldEvalResult:
             "providers": self.providers,
             "splits": self.splits,
             "note": self.note,
+            "search_radius_m": search_radius_m(),
             "venues_run": self.venues_run,
             "stage_seconds": self.stage_seconds,
             "wall_seconds": self.wall_seconds,
@@ -196,7 +203,8 @@ def _returned(world: World, provider: str, venue: WorldVenue, true_ids: frozense
         text = ", ".join(x for x in (venue.name, venue.address, venue.postcode, venue.city) if x)
         hits = world.geocode(provider, text, limit, include_addresses=False)
     else:
-        hits = world.search(provider, venue.name, venue.lat, venue.lng, float(SEARCH_RADIUS_M), limit)
+        radii = sorted({SEARCH_RADIUS_M, search_radius_m()})
+        hits = [h for r in radii for h in world.search(provider, venue.name, venue.lat, venue.lng, float(r), limit)]
     return any(p.place_id in true_ids for p, _ in hits)
 
 
@@ -208,7 +216,7 @@ def _miss_cause(
     if venue.lat is not None and venue.lng is not None:
         places = [world.place(provider, pid) for pid in true_ids]
         distances = [haversine_m(venue.lat, venue.lng, p.lat, p.lng) for p in places if p is not None]
-        if distances and min(distances) > SEARCH_RADIUS_M:
+        if distances and min(distances) > search_radius_m():
             return "not_returned_within_radius"
     if not _returned(world, provider, venue, true_ids):
         return "not_returned_by_search"
@@ -315,7 +323,7 @@ def evaluate_world(
         venues_run=summary.venues,
         stage_seconds=summary.duration_s,
         wall_seconds=round(time.monotonic() - t0, 2),
-        note=NOTE.format(scale=RATE_SCALE),
+        note=NOTE.format(scale=RATE_SCALE, radius=search_radius_m()),
         outcomes=outcomes,
     )
 
