@@ -29,3 +29,11 @@ class Venue:
         """The one-line address providers geocode: address, postcode and country."""
         parts = [p for p in (self.address, self.postcode, self.country) if p]
         return ", ".join(parts) if parts else f"{self.name}, {self.city_name}"
+
+    @property
+    def locality(self) -> str | None:
+        """The town as a place search names it: "Norwich, United Kingdom" (city, plus country when known)."""
+        city = (self.city_name or "").strip()
+        if not city:
+            return None
+        return f"{city}, {self.country.strip()}" if self.country and self.country.strip() else city

@@ -88,8 +88,11 @@ class ProviderClient(ABC):
         self.ledger = ledger
 
     @abstractmethod
-    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
-        """Address (or 'name, address') to places with IDs and coordinates."""
+    async def geocode(
+        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
+    ) -> list[Place]:
+        """Address (or 'name, address') to places with IDs and coordinates; `locality` ("Norwich, United
+        Kingdom") names the town for providers whose search needs one when there is no `near` point."""
 
     @abstractmethod
     async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:

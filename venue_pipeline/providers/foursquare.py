@@ -61,13 +61,20 @@ class FoursquareClient(HttpProviderClient):
             }
         return {"Authorization": key, "Accept": "application/json"}  # v3: the raw key, no Bearer
 
-    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
-        """Foursquare has no geocoder: a place search for the text, near `near` when given."""
+    async def geocode(
+        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
+    ) -> list[Place]:
+        """Foursquare has no geocoder: a place search for the text, near the point `near` when given, else
+        in the named `locality` (`near=Norwich, United Kingdom`). With neither, Foursquare biases the search
+        by the caller's IP address (https://docs.foursquare.com/developer/reference/place-search), i.e.
+        around our server rather than the venue."""
         if not query.strip():
             return []
         params: dict[str, Any] = {"query": query, "limit": SEARCH_LIMIT}
         if near is not None:
             params["ll"] = f"{near[0]},{near[1]}"
+        elif locality and locality.strip():
+            params["near"] = locality.strip()
         payload = await self._call(
             "geocode", "GET", f"{self.base_url}/places/search", params=params, headers=self._headers()
         )

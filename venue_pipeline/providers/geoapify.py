@@ -23,7 +23,10 @@ class GeoapifyClient(HttpProviderClient):
     supports_photos: ClassVar[bool] = False
     default_costs: ClassVar[Mapping[str, float]] = DEFAULT_COSTS
 
-    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
+    async def geocode(
+        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
+    ) -> list[Place]:
+        # locality is ignored: the query already carries the address, postcode and country
         if not query.strip():
             return []
         params: dict[str, Any] = {

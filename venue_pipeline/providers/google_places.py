@@ -81,7 +81,10 @@ class GooglePlacesClient(HttpProviderClient):
         return api
 
     # -- geocode / search ---------------------------------------------------------------------
-    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
+    async def geocode(
+        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
+    ) -> list[Place]:
+        # locality is ignored: the query already carries the address, postcode and country
         if not query.strip():
             return []
         if self.api == "new":

@@ -38,7 +38,10 @@ class HereClient(HttpProviderClient):
     photo_hosts: ClassVar[frozenset[str]] = PHOTO_HOSTS
     default_costs: ClassVar[Mapping[str, float]] = DEFAULT_COSTS
 
-    async def geocode(self, query: str, *, near: tuple[float, float] | None = None) -> list[Place]:
+    async def geocode(
+        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
+    ) -> list[Place]:
+        # locality is ignored: the query already carries the address, postcode and country
         if not query.strip():
             return []
         params: dict[str, Any] = {"q": query, "limit": GEOCODE_LIMIT, "apiKey": self._api_key()}

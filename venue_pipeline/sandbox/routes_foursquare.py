@@ -159,9 +159,15 @@ def search(ctx: Ctx) -> httpx.Response:
         return error_response(STYLE, 400, "Invalid sort parameter")
     query = ctx.param("query")
     fields = _fields(ctx)
-    if center is None:  # no location: the real API biases by IP; the sandbox has none, so it ranks by name
+    near = (ctx.param("near") or "").strip()
+    if center is None and near:  # a locality ("Norwich, United Kingdom"): places in that town only
+        town = near.split(",")[0].strip()
+        found_near = ctx.world.geocode("foursquare", query or "", limit, include_addresses=False, city=town)
+        hits = [(p, None) for p, _ in found_near]
+        context: dict[str, Any] = {"geo_bounds": {"near": near}}
+    elif center is None:  # no location: the real API biases by IP; the sandbox has none, so it ranks by name
         hits = [(p, None) for p, _ in ctx.world.geocode("foursquare", query or "", limit, include_addresses=False)]
-        context: dict[str, Any] = {}
+        context = {}
     else:
         found = ctx.world.search("foursquare", query, center[0], center[1], float(radius), limit, sort="distance" if sort == "DISTANCE" else "relevance")
         if sort in {"RATING", "POPULARITY"}:

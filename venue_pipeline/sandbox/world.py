@@ -714,13 +714,16 @@ class World:
         max_distance_m: float | None = None,
         bias_radius_m: float | None = None,
         include_addresses: bool = True,
+        city: str | None = None,
     ) -> list[tuple[SimPlace, float]]:
         """Places (and address records) whose name+address fuzzy-match the text, best first.
 
         As at the real providers, a location (HERE `at`, Geoapify proximity, Google's bias circle)
         is weighed before the relevance cut, so a far-away better text match never hides a nearby
-        one; with a bias radius, matches inside the circle rank ahead of every match outside it.
+        one; with a bias radius, matches inside the circle rank ahead of every match outside it. With
+        a city (Foursquare's `near` locality), only places whose address is in that city count.
         """
+        wanted_city = city.strip().casefold() if city and city.strip() else None
         index = self._index[provider]
         q = normalise_text(text or "")
         if not q or not index.geocode_rows:
@@ -732,6 +735,8 @@ class World:
         for _text, score, i in hits:
             place = index.geocode_rows[i]
             if place.is_address and not include_addresses:
+                continue
+            if wanted_city is not None and place.address.city.casefold() != wanted_city:
                 continue
             dist = haversine_m(near[0], near[1], place.lat, place.lng) if near else 0.0
             if near and max_distance_m is not None and dist > max_distance_m:

@@ -112,3 +112,33 @@ def test_photos_payload_of_the_wrong_shape_is_malformed(make_client):
     with pytest.raises(ProviderError) as info:
         run(client.photos("x"))
     assert info.value.error_type is ErrorType.MALFORMED_RESPONSE
+
+
+# Foursquare Place Search (https://docs.foursquare.com/developer/reference/place-search): a location is
+# given as `ll` (+ radius), `near` (a geocodable locality) or `ne`/`sw`; "If none of the following
+# options are passed, Place Search defaults to geolocation using ip biasing", i.e. around our server.
+ALEXANDRA_TAVERN = {
+    "fsq_place_id": "4b5d1e2ff964a520a55829e3",
+    "name": "Alexandra Tavern",
+    "latitude": 52.63251,
+    "longitude": 1.27541,
+    "location": {"address": "16 Stafford Street", "locality": "Norwich", "postcode": "NR2 3BB"},
+}
+
+
+def test_geocode_without_coordinates_searches_near_the_locality_not_by_ip(make_client):
+    client, rec = make_client(FoursquareClient, json_response({"results": [ALEXANDRA_TAVERN]}))
+    (place,) = run(
+        client.geocode("Alexandra Tavern, 16 Stafford Street, Norwich, NR2 3BB", locality="Norwich, United Kingdom")
+    )
+    assert place.city == "Norwich"
+    params = rec.last.url.params
+    assert params["near"] == "Norwich, United Kingdom"
+    assert "ll" not in params and "radius" not in params
+    assert params["query"].startswith("Alexandra Tavern")
+
+
+def test_geocode_with_a_point_sends_ll_and_no_near(make_client):
+    client, rec = make_client(FoursquareClient, json_response({"results": []}))
+    run(client.geocode("Alexandra Tavern", near=(52.6325, 1.2754), locality="Norwich, United Kingdom"))
+    assert rec.last.url.params["ll"] == "52.6325,1.2754" and "near" not in rec.last.url.params
