@@ -9,7 +9,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from venue_pipeline.core import consensus as cs
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
+from venue_pipeline.core.ids_consensus import apply_consensus
 from venue_pipeline.core.matching import MatchRecord, choose
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place, ProviderClient
@@ -39,6 +41,8 @@ class IdStageResult:
     error_samples: list[str] = field(default_factory=list)
     disabled: dict[str, str] = field(default_factory=dict)
     skipped_cooldown: int = 0
+    consensus: Counter[str] = field(default_factory=Counter)  # "provider/status" -> records
+    consensus_samples: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> Counter[str]:
         return Counter(r.provider for r in self.records if r.status == status)
@@ -88,6 +92,37 @@ class _Run:
         self.result = IdStageResult()
         self.open_circuits: dict[str, str] = {}
         self.best_geocode: dict[int, float] = {}
+        self.places: dict[int, dict[str, list[Place]]] = {}  # the candidates, for consensus
+
+    def settle(self, venue: Venue, records: list[IdRecord]) -> list[IdRecord]:
+        """Re-decides the venue's records by cross-provider consensus (core/consensus.py) and counts it."""
+        places = self.places.pop(venue.id, {})
+        records, judged = apply_consensus(records, places, now=self.now, cooldown=REJECTION_COOLDOWN)
+        if judged is None:
+            return records
+        for record in records:
+            evidence = (record.details or {}).get("consensus")
+            if not evidence:
+                continue
+            self.result.consensus[f"{record.provider}/{evidence['status']}"] += 1
+            if evidence["status"] in (cs.CONTRADICTED, cs.RESCUED) and len(self.result.consensus_samples) < 20:
+                self.result.consensus_samples.append(
+                    f"venue {venue.id} {venue.name!r} at {record.provider}: {evidence['status']}, {evidence.get('reason', '')}"
+                )
+            if evidence["status"] == cs.CONTRADICTED and judged.consensus is not None:
+                self._drop_contradicted_geocode(venue, record, places.get(record.provider, []), judged.consensus)
+        return records
+
+    def _drop_contradicted_geocode(
+        self, venue: Venue, record: IdRecord, places: list[Place], consensus: cs.Consensus
+    ) -> None:
+        """A geocode whose coordinates came from a contradicted match takes the consensus location instead."""
+        rejected = (record.details or {}).get("consensus", {}).get("rejected_place_id")
+        if venue.id not in self.result.coordinates or record.method != "geocode":
+            return
+        place = next((p for p in places if p.place_id == rejected), None)
+        if place is not None and (place.lat, place.lng) == self.result.coordinates[venue.id]:
+            self.result.coordinates[venue.id] = (consensus.lat, consensus.lng)
 
     def fail(self, venue: Venue, provider: str, exc: ProviderError) -> IdRecord | None:
         if isinstance(exc, QuotaExhausted):
@@ -105,13 +140,14 @@ class _Run:
         client = self.clients[provider]
         try:
             if method == "geocode":
-                places = await client.geocode(f"{venue.name}, {venue.full_address}")
+                places = await client.geocode(f"{venue.name}, {venue.full_address}", locality=venue.locality)
             else:
                 assert venue.lat is not None and venue.lng is not None
                 places = await client.search(venue.name, venue.lat, venue.lng, radius_m=SEARCH_RADIUS_M)
         except ProviderError as exc:
             return self.fail(venue, provider, exc)
         record = _record(venue, provider, method, places, self.now)
+        self.places.setdefault(venue.id, {})[provider] = list(places)
         if record.status == MATCHED and method == "geocode":
             chosen = next(p for p in places if p.place_id == record.place_id)
             best = self.best_geocode.get(venue.id)
@@ -137,7 +173,7 @@ async def resolve_ids(
     gate = asyncio.Semaphore(concurrency)
     providers = list(clients)
 
-    async def one(venue: Venue) -> list[IdRecord]:
+    async def gather_venue(venue: Venue) -> list[IdRecord]:
         ask, cooling = providers_to_ask(known.get(venue.id, {}), providers, force=force, now=run.now)
         run.result.skipped_cooldown += cooling
         if not ask:
@@ -157,6 +193,9 @@ async def resolve_ids(
                 return records
             found = await asyncio.gather(*(run.call(venue, p, "geocode") for p in ask))
             return [r for r in found if r is not None]
+
+    async def one(venue: Venue) -> list[IdRecord]:
+        return run.settle(venue, await gather_venue(venue))
 
     for records in await asyncio.gather(*(one(v) for v in venues)):
         run.result.records.extend(records)

@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from PIL import Image
 
+from venue_pipeline.core.consensus import STATUSES as CONSENSUS_STATUSES
 from venue_pipeline.core.report import TABLES, retry_configs_markdown, summary_numbers
 from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, RetrySummary, UploadSummary
 from venue_pipeline.services import PROVIDERS, Settings
@@ -66,6 +67,15 @@ def _breakdown(errors: Mapping[str, int]) -> dg.TableMetadataValue:
     return table(rows, ["provider", "error_type", "count"])
 
 
+def _consensus_table(counts: Mapping[str, int]) -> dg.TableMetadataValue:
+    """One row per provider, one column per consensus status (core/consensus.py STATUSES)."""
+    per: dict[str, dict[str, int]] = {}
+    for key, n in counts.items():
+        provider, _, status = key.partition("/")
+        per.setdefault(provider, {})[status] = per.get(provider, {}).get(status, 0) + n
+    return _per_provider({status: {p: c.get(status, 0) for p, c in per.items()} for status in CONSENSUS_STATUSES})
+
+
 def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, Any]:
     notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
     return {
@@ -98,6 +108,12 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
         ),
         "errors": _breakdown(s.errors),
         "provider_notes": dg.MetadataValue.md(notes),
+        "consensus_rejected": sum(n for k, n in s.consensus.items() if k.endswith("/contradicted")),
+        "consensus_rescued": sum(n for k, n in s.consensus.items() if k.endswith("/rescued")),
+        "consensus": _consensus_table(s.consensus),
+        "consensus_samples": dg.MetadataValue.md(
+            "\n".join(f"- {line}" for line in s.consensus_samples) or "_no ID rejected or rescued by consensus_"
+        ),
     }
 
 

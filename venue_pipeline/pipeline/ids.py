@@ -45,6 +45,9 @@ class IdsSummary:
     dry_run: bool = False
     would_ask: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
+    # cross-provider consensus (core/consensus.py): "provider/status" -> records, and a few rescues/rejections
+    consensus: dict[str, int] = field(default_factory=dict)
+    consensus_samples: list[str] = field(default_factory=list)
 
 
 def _id_counts(session: Any, venue_ids: list[int]) -> dict[str, int]:
@@ -99,6 +102,8 @@ def run_provider_ids(
     summary.disabled = disabled
     summary.calls, summary.cost = calls, cost
     summary.skipped_cooldown = result.skipped_cooldown
+    summary.consensus = dict(sorted(result.consensus.items()))
+    summary.consensus_samples = result.consensus_samples[:10]
     with session_scope(settings.db_url) as session:
         for venue_id, (lat, lng) in result.coordinates.items():
             set_coordinates(session, venue_id, lat, lng)
