@@ -19,7 +19,7 @@ from itertools import combinations
 from typing import Any
 
 from venue_pipeline.core.matching import haversine_m
-from venue_pipeline.core.normalize import core_name
+from venue_pipeline.core.normalize import ADDABLE_WORDS, FILLER_WORDS, core_name, normalize_name
 
 # A match counts towards a consensus only this sure: well above the chooser's 0.81 acceptance.
 HIGH_CONFIDENCE = 0.95
@@ -190,9 +190,20 @@ def _judge_matched(choice: ProviderChoice, cons: Consensus) -> Verdict:
     return Verdict(choice.provider, CONFIRMED, chosen.place_id, choice.score, d, consensus=cons)
 
 
+def _adds_a_kind(name: str, core: str) -> bool:
+    """Whether a name adds to the agreed core name a word other than those providers add to a pub's name
+    ("Anchor Inn" for "Anchor" may be rescued; "Ribs Of Beef Café" or "… Tavern" next door may not)."""
+    extra = set(normalize_name(name).split()) - set(core.split())
+    return bool(extra - ADDABLE_WORDS - FILLER_WORDS)
+
+
 def _judge_rejected(choice: ProviderChoice, cons: Consensus) -> Verdict:
     same_name = [c for c in choice.candidates if c.located and same_core_name(c.name, cons.core)]
-    near = {c.place_id: c for c in same_name if _distance(c, cons.lat, cons.lng) <= RESCUE_RADIUS_M}
+    near = {
+        c.place_id: c
+        for c in same_name
+        if _distance(c, cons.lat, cons.lng) <= RESCUE_RADIUS_M and not _adds_a_kind(c.name, cons.core)
+    }
     if len(near) != 1:
         why = "no candidate" if not near else f"{len(near)} candidates"
         reason = f"{why} named {cons.core!r} within {RESCUE_RADIUS_M:.0f} m of the consensus"

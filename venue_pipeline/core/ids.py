@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 from venue_pipeline.core import consensus as cs
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
 from venue_pipeline.core.ids_consensus import apply_consensus
-from venue_pipeline.core.matching import MatchRecord, choose
+from venue_pipeline.core.chooser import choose
+from venue_pipeline.core.matching import MatchRecord
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place, ProviderClient
 from venue_pipeline.store.provider_ids import AMBIGUOUS, DEFERRED, MATCHED, NO_MATCH, IdRecord
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 REJECTION_COOLDOWN = timedelta(days=30)
 SEARCH_RADIUS_M = 250
+# Asked once more, this far out, when nothing within SEARCH_RADIUS_M is the venue: a pin 250-500 m off is
+# rare but real (3-4 % of the true places in the Geo-ER worlds), and one call is cheaper than a lost gallery.
+WIDE_SEARCH_RADIUS_M = 500
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,21 @@ class _Run:
             self.open_circuits.setdefault(provider, f"{provider} disabled for this run: {exc}")
         return None
 
+    async def _search_wider(
+        self, venue: Venue, provider: str, near: IdRecord, near_places: Sequence[Place]
+    ) -> tuple[IdRecord, list[Place]]:
+        """One more search out to WIDE_SEARCH_RADIUS_M; a failure keeps the near decision."""
+        assert venue.lat is not None and venue.lng is not None
+        try:
+            wide = await self.clients[provider].search(venue.name, venue.lat, venue.lng, radius_m=WIDE_SEARCH_RADIUS_M)
+        except ProviderError as exc:
+            if not isinstance(exc, QuotaExhausted):
+                self.fail(venue, provider, exc)
+            return near, list(near_places)
+        record = _record(venue, provider, "search", wide, self.now)
+        record.details["radius_m"] = WIDE_SEARCH_RADIUS_M
+        return record, list(wide)
+
     async def call(self, venue: Venue, provider: str, method: str) -> IdRecord | None:
         if provider in self.open_circuits:
             return None
@@ -147,6 +166,8 @@ class _Run:
         except ProviderError as exc:
             return self.fail(venue, provider, exc)
         record = _record(venue, provider, method, places, self.now)
+        if method == "search" and record.status != MATCHED:
+            record, places = await self._search_wider(venue, provider, record, places)
         self.places.setdefault(venue.id, {})[provider] = list(places)
         if record.status == MATCHED and method == "geocode":
             chosen = next(p for p in places if p.place_id == record.place_id)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from venue_pipeline.core.matching import THRESHOLD, MatchRecord, choose, haversine_m, score_pair
+from venue_pipeline.core.chooser import choose
+from venue_pipeline.core.matching import THRESHOLD, MatchRecord, haversine_m, score_pair
 
 # Candidates for a Locu venue are the Foursquare records within this radius.
 LOCU_CANDIDATE_RADIUS_M = 1000.0

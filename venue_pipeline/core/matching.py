@@ -18,12 +18,14 @@ from venue_pipeline.core.normalize import (
     address_streets,
     category_tokens,
     core_name,
+    is_abbreviation,
     is_fine_postcode,
     name_words,
     normalize_house_number,
     normalize_name,
     normalize_postcode,
     split_address,
+    token_alignment,
 )
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place
@@ -42,6 +44,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "name_set",
     "name_core",
     "name_partial",
+    "name_aligned",
     "name_exact",
     "name_low",
     "name_id_mismatch",
@@ -59,26 +62,27 @@ FEATURE_NAMES: tuple[str, ...] = (
     "name_x_log_distance",
 )
 COEFFICIENTS: tuple[float, ...] = (
-    -3.4366,  # bias
-    4.0353,  # name_sort
-    2.8837,  # name_set
-    2.3398,  # name_core
-    0.6524,  # name_partial
-    1.7226,  # name_exact
-    0.8062,  # name_low
-    -0.6306,  # name_id_mismatch
-    1.3605,  # name_contained
-    -2.4047,  # name_extra_sub_place
-    -0.0970,  # name_contained_x_log_distance
-    -2.5618,  # log_distance
-    -0.2457,  # near_50m
-    -0.5686,  # far_300m
-    0.8966,  # house_number_agree
-    -1.4158,  # house_number_disagree
-    0.4864,  # street_similarity
-    -0.2361,  # postcode_agree
-    -0.6034,  # postcode_disagree
-    0.5059,  # name_x_log_distance
+    -2.8804,  # bias
+    2.3712,  # name_sort
+    1.4726,  # name_set
+    2.1070,  # name_core
+    -0.1226,  # name_partial
+    4.1753,  # name_aligned
+    1.2239,  # name_exact
+    0.3435,  # name_low
+    -0.2419,  # name_id_mismatch
+    1.0656,  # name_contained
+    -2.2604,  # name_extra_sub_place
+    -0.0221,  # name_contained_x_log_distance
+    -2.3236,  # log_distance
+    -0.1819,  # near_50m
+    -0.3576,  # far_300m
+    0.8312,  # house_number_agree
+    -1.4684,  # house_number_disagree
+    0.4951,  # street_similarity
+    -0.2047,  # postcode_agree
+    -0.6947,  # postcode_disagree
+    0.1965,  # name_x_log_distance
 )
 
 # Categories are not in the training data; when both sides have them this hand-set nudge applies.
@@ -89,26 +93,9 @@ CATEGORY_DISAGREE_LOGIT = -0.5
 # side has no coordinates, a shared fine postcode stands in for "near" (hand-set, like categories).
 FINE_POSTCODE_NO_DISTANCE_LOGIT = 1.5
 
-# Accept a best candidate only at or above THRESHOLD (a probability, chosen on Geo-ER train/valid) and
-# MARGIN log-odds above any other place: a raw-probability gap saturates near 1 (0.99 vs 0.94 is a
-# factor of 6 in odds), so the gap is measured on the logit scale.
-THRESHOLD = 0.81
-MARGIN = 2.0
-
-# choose() is stricter than the benchmark labels: it attaches photos, and its candidates are the
-# neighbours a provider found near the venue, several of them sharing words of its name. These
-# hand-set log-odds penalties (not fitted; see docs/matching.md "Choosing among candidates") apply
-# on top of score_pair() there, and only there, so Geo-ER scores are unchanged by them.
-NAME_WORD_LOGIT = 3.5  # per distinctive word one name has and the other lacks ("Old", "Stores", "Fish")
-KIND_ADDED_LOGIT = 3.0  # per kind-of-place word the candidate adds ("Golden Star" / "Golden Star Café")
-KIND_DROPPED_LOGIT = 1.0  # per kind-of-place word of the venue's the candidate lacks ("Hasaki Restaurant" / "Hasaki")
-LOOSE_WORD_LOGIT = 0.75  # per pub-type or legal word dropped ("Anchor Inn" / "Anchor") or added ("Anchor Pub")
-HOUSE_NUMBER_DISAGREE_LOGIT = 3.0  # another number: another building
-OTHER_STREET_LOGIT = 3.0  # street similarity below OTHER_STREET_BELOW on every reading of the address
-OTHER_STREET_BELOW = 0.5
-NEAR_ENOUGH_M = 50.0  # a provider's pin for the same place is rarely farther off than this ...
-FAR_LOGIT_PER_50M = 2.0  # ... so each further 50 m costs this much
-
+# A pair at or above THRESHOLD is "the same place" on its own (chosen on Geo-ER valid pairs for precision
+# 0.98, weights fitted on train); choosing among a search's candidates is core/chooser.py's job.
+THRESHOLD = 0.92
 
 @dataclass(frozen=True, slots=True)
 class MatchRecord:
@@ -268,9 +255,17 @@ def name_difference(a: str, b: str, ignore: str | None = None) -> NameDifference
     for i in range(len(lb) - 1):
         if lb[i] + lb[i + 1] in wa:
             extra.difference_update({lb[i], lb[i + 1]})
-    # "Peveral" / "Peverel": one misspelt word on each side cancels out.
+    # "Peveral" / "Peverel": one misspelt word on each side cancels out, and so does an abbreviation
+    # ("Mjd" / "Masjid", "Deli" / "Delicatessen").
     for m in sorted(missing):
-        twin = next((e for e in sorted(extra) if min(len(m), len(e)) >= 5 and fuzz.ratio(m, e) >= 85), None)
+        twin = next(
+            (
+                e
+                for e in sorted(extra)
+                if (min(len(m), len(e)) >= 5 and fuzz.ratio(m, e) >= 85) or is_abbreviation(m, e) or is_abbreviation(e, m)
+            ),
+            None,
+        )
         if twin is not None:
             missing.discard(m)
             extra.discard(twin)
@@ -341,6 +336,7 @@ def features(a: MatchRecord, b: MatchRecord) -> tuple[tuple[float, ...], dict[st
         ns.set,
         ns.core,
         ns.partial,
+        token_alignment(a.name, b.name),
         ns.exact,
         1.0 if best_name < 0.5 else 0.0,
         ns.id_mismatch,
@@ -417,73 +413,3 @@ def score_pair(a: MatchRecord, b: MatchRecord) -> ScoreBreakdown:
         rejected=rejected,
         features=vector,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """One candidate as choose() sees it: the fitted pair score, the penalties on top, and the result."""
-
-    score: float
-    logit: float
-    pair: ScoreBreakdown
-    penalties: dict[str, float] = field(default_factory=dict)
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-12), 1.0 - 1e-12)
-    return math.log(p / (1.0 - p))
-
-
-def assess(venue: MatchRecord, candidate: MatchRecord) -> Assessment:
-    """How likely the candidate is the venue once name words, address and distance are held against it."""
-    pair = score_pair(venue, candidate)
-    if pair.rejected:
-        return Assessment(0.0, -math.inf, pair, {"rejected": math.inf})
-    diff = name_difference(venue.name, candidate.name, venue.city)
-    penalties: dict[str, float] = {}
-    if diff.distinct:
-        penalties["name_words"] = NAME_WORD_LOGIT * diff.distinct
-    if diff.kind_added:
-        penalties["kind_added"] = KIND_ADDED_LOGIT * len(diff.kind_added)
-    if diff.kind_dropped:
-        penalties["kind_dropped"] = KIND_DROPPED_LOGIT * len(diff.kind_dropped)
-    if diff.loose:
-        penalties["loose_words"] = LOOSE_WORD_LOGIT * len(diff.loose)
-    if pair.house_number == "disagree":
-        penalties["house_number"] = HOUSE_NUMBER_DISAGREE_LOGIT
-    if pair.street_similarity is not None and pair.street_similarity < OTHER_STREET_BELOW:
-        penalties["street"] = OTHER_STREET_LOGIT
-    if pair.distance_m is not None and pair.distance_m > NEAR_ENOUGH_M:
-        penalties["distance"] = FAR_LOGIT_PER_50M * (pair.distance_m - NEAR_ENOUGH_M) / 50.0
-    logit = _logit(pair.score) - sum(penalties.values())
-    return Assessment(_sigmoid(logit), logit, pair, penalties)
-
-
-def choose(
-    venue: MatchRecord,
-    candidates: Sequence[tuple[str, MatchRecord]],
-    *,
-    threshold: float = THRESHOLD,
-    margin: float = MARGIN,
-) -> MatchDecision:
-    """The one candidate that is clearly this venue, or none: never "the first result".
-
-    Accepted only when its assessed score reaches `threshold` and its log-odds beat every other
-    place's by `margin`; the same place listed twice counts once."""
-    best: dict[str, Assessment] = {}
-    for place_id, record in candidates:
-        a = assess(venue, record)
-        if place_id not in best or a.logit > best[place_id].logit:
-            best[place_id] = a
-    ranked = sorted(best.items(), key=lambda kv: kv[1].logit, reverse=True)
-    scored = [(pid, a.score) for pid, a in ranked]
-    if not ranked:
-        return MatchDecision("no_match", None, 0.0, 0.0, [])
-    best_id, top = ranked[0]
-    runner_up = ranked[1][1] if len(ranked) > 1 else None
-    runner_up_score = runner_up.score if runner_up else 0.0
-    if top.score < threshold:
-        return MatchDecision("no_match", None, top.score, runner_up_score, scored)
-    if runner_up is not None and top.logit - runner_up.logit < margin:
-        return MatchDecision("ambiguous", None, top.score, runner_up_score, scored)
-    return MatchDecision("matched", best_id, top.score, runner_up_score, scored)

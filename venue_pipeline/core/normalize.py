@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Callable
+
+from rapidfuzz.distance import Levenshtein
 
 # Trailing words that say what kind of place it is rather than which one. They are stripped from
 # the end of a name only, one at a time, and never when they are all that is left ("The Bar").
@@ -58,6 +61,19 @@ NAME_ABBREVIATIONS: dict[str, str] = {
     "sq": "square",
 }
 
+# Number words written as digits, so "Three Rivers" is "3 Rivers" and "Two Gateway" is "2 Gateway".
+NUMBER_WORDS: dict[str, str] = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+
+# A store or branch number at the end of a chain's name ("Second Cup 9092", "Starbucks #1234"): three or
+# more digits, which no place's own name ends with, unlike "Building 7" or "Plaza 3".
+_STORE_NUMBER_RE = re.compile(r"(?:\s+(?:#|no\.?\s*|store\s+)?\d{3,})+\s*$", re.IGNORECASE)
+
 # Street-type spellings folded to one form for address comparison.
 ADDRESS_ABBREVIATIONS: dict[str, str] = {
     "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd", "boulevard": "blvd",
@@ -70,7 +86,11 @@ ADDRESS_ABBREVIATIONS: dict[str, str] = {
 
 # Unit / floor noise in street addresses ("Suite 200", "#4", "Fl 2").
 _UNIT_RE = re.compile(r"\b(?:suite|ste|unit|apt|floor|fl|room|rm)\b\.?\s*[\w-]+|#\s*[\w-]+", re.IGNORECASE)
-_RANGE_RE = re.compile(r"\b(\d+[A-Za-z]?)\s*-\s*\d+[A-Za-z]?\b")
+_RANGE_RE = re.compile(r"\b(\d+[A-Za-z]?)\s*(?:-|\u2013|/|;|&)\s*\d+[A-Za-z]?\b")
+# A house number followed by a fraction ("2304 1/2") keeps the whole number.
+_FRACTION_RE = re.compile(r"\b(\d+)\s+1/2\b")
+# Singapore and Hong Kong style: "Block 106" / "Blk 106A" is the building's number.
+_BLOCK_RE = re.compile(r"\b(?:block|blk|bldg)\.?\s+(\d+[A-Za-z]?)\b", re.IGNORECASE)
 _HOUSE_NUMBER_RE = re.compile(r"^\d+[a-z]?(?:-\d+[a-z]?)?$")
 _APOSTROPHES = str.maketrans({"'": "", "\u2019": "", "\u2018": "", "`": "", "\u00b4": ""})
 
@@ -87,9 +107,17 @@ def fold(text: str | None) -> str:
     return " ".join(text.split())
 
 
+def strip_store_number(name: str | None) -> str:
+    """A name without a trailing store number ("Second Cup 9092" -> "Second Cup"); never empties a name."""
+    if not name:
+        return ""
+    stripped = _STORE_NUMBER_RE.sub("", name).rstrip(" -#,")
+    return stripped if stripped.strip() else name
+
+
 def normalize_name(name: str | None) -> str:
-    """A place name as compared: folded, leading article dropped ("The Anchor" -> "anchor")."""
-    tokens = [NAME_ABBREVIATIONS.get(t, t) for t in fold(name).split()]
+    """A place name as compared: folded, store number and leading article dropped ("The Anchor" -> "anchor")."""
+    tokens = [NUMBER_WORDS.get(t, NAME_ABBREVIATIONS.get(t, t)) for t in fold(strip_store_number(name)).split()]
     while len(tokens) > 1 and tokens[0] in LEADING_ARTICLES:
         tokens = tokens[1:]
     return " ".join(tokens)
@@ -107,6 +135,59 @@ def core_name(name: str | None) -> str:
     while len(tokens) > 1 and tokens[-1] in GENERIC_SUFFIXES:
         tokens = tokens[:-1]
     return " ".join(tokens)
+
+
+def is_abbreviation(short: str, long: str) -> bool:
+    """Whether one word abbreviates another: a prefix of 3+ letters ("Deli" / "Delicatessen", "Univ") or the
+    same first letter and its letters in order ("Mjd" / "Masjid", "Kg" / "Kampong", "Ctr" / "Center", "PA")."""
+    if len(short) >= len(long) or len(short) < 2 or not short.isalpha() or short[0] != long[0]:
+        return False
+    if len(short) >= 3 and long.startswith(short):
+        return True
+    if len(short) > 4:
+        return False
+    it = iter(long[1:])
+    return all(ch in it for ch in short[1:])
+
+
+def token_alignment(a: str | None, b: str | None) -> float:
+    """Share of both names' words that pair up (equal, one misspelt, one an abbreviation of the other, or
+    two words written as one: "SouthSide" / "South Side"), in [0, 1]; 0 when either is empty."""
+    ta, tb = normalize_name(a).split(), normalize_name(b).split()
+    if not ta or not tb:
+        return 0.0
+    left, right = list(ta), list(tb)
+    matched = 0
+
+    def pair(x: str, y: str) -> bool:
+        if x == y:
+            return True
+        if min(len(x), len(y)) >= 5 and Levenshtein.normalized_similarity(x, y) >= 0.8:
+            return True
+        return is_abbreviation(x, y) or is_abbreviation(y, x)
+
+    def take(rule: Callable[[str, str], bool]) -> None:
+        nonlocal matched
+        for x in list(left):
+            y = next((y for y in right if rule(x, y)), None)
+            if y is not None:
+                left.remove(x)
+                right.remove(y)
+                matched += 2
+
+    take(lambda x, y: x == y)
+    # two words of one side written as one word of the other
+    for side, other in ((left, right), (right, left)):
+        for i in range(len(side) - 1):
+            joined = side[i] + side[i + 1]
+            if side[i] and side[i + 1] and joined in other:
+                other.remove(joined)
+                side[i] = side[i + 1] = ""
+                matched += 3
+    left[:] = [x for x in left if x]
+    right[:] = [y for y in right if y]
+    take(pair)
+    return min(1.0, matched / (len(ta) + len(tb)))
 
 
 def normalize_postcode(postcode: str | None) -> str:
@@ -132,7 +213,7 @@ def split_address(address: str | None) -> tuple[str, str]:
     """(house number, street) from a one-line address, in either "10 High St" or "High St, 10" order."""
     if not address:
         return "", ""
-    address = _RANGE_RE.sub(r"\1", address)
+    address = _clean_numbers(address)
     parts = [fold(_UNIT_RE.sub(" ", p)) for p in address.split(",")]
     parts = [p for p in parts if p]
     if not parts:
@@ -153,6 +234,14 @@ def split_address(address: str | None) -> tuple[str, str]:
     return "", normalize_street(" ".join(tokens))
 
 
+def _clean_numbers(address: str) -> str:
+    """House-number forms read one way: ranges and lists ("7-9", OSM's "7; 9") keep the first number, a
+    fraction is dropped ("2304 1/2"), and a block number leads ("Block 106, #01-52" -> "106, #01-52")."""
+    address = _FRACTION_RE.sub(r"\1", address)
+    address = _BLOCK_RE.sub(r"\1", address)
+    return _RANGE_RE.sub(r"\1", address)
+
+
 def _starts_with_number(part: str) -> bool:
     tokens = part.split()
     return bool(tokens) and bool(_HOUSE_NUMBER_RE.match(tokens[0])) and len(tokens) > 1
@@ -164,7 +253,7 @@ def address_streets(address: str | None, city: str | None = None) -> list[str]:
         return []
     town = fold(city)
     out: list[str] = []
-    for part in _RANGE_RE.sub(r"\1", address).split(","):
+    for part in _clean_numbers(address).split(","):
         tokens = fold(_UNIT_RE.sub(" ", part)).split()
         while tokens and _HOUSE_NUMBER_RE.match(tokens[0]):
             tokens = tokens[1:]

@@ -151,3 +151,13 @@ def test_two_groups_in_different_places_make_no_consensus() -> None:
         cs.ProviderChoice("google_places", "matched", cs.Candidate("x", "Crown Inn", *offset(far, 5, 0)), 0.99),
     ]
     assert cs.find_consensus(choices) is None
+
+
+def test_a_candidate_adding_another_kind_of_business_is_not_rescued() -> None:
+    """The demo's "The Ribs Of Beef" (Norwich): two providers agree, the third knows only "Ribs Of Beef Café"."""
+    here = place("here", "here:pds:place:rob-1", "The Ribs Of Beef", offset(EXETER_BISHOPS_BLAIZE, 4, -3))
+    fsq = place("foursquare", "5a0721d82f", "Ribs Of Beef", offset(EXETER_BISHOPS_BLAIZE, -3, 2))
+    cafe = place("geoapify", "51d96553", "Ribs Of Beef Café", offset(EXETER_BISHOPS_BLAIZE, 15, 5))
+    out = settle(matched("here", here, 0.99), matched("foursquare", fsq, 0.99), rejected("geoapify", NO_MATCH, (cafe, 0.9)))
+    assert out["geoapify"].status == NO_MATCH
+    assert out["geoapify"].details["consensus"]["status"] == cs.NOT_RESCUED

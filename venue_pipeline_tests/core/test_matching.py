@@ -11,8 +11,6 @@ from venue_pipeline.core.matching import (
     FEATURE_NAMES,
     THRESHOLD,
     MatchRecord,
-    assess,
-    choose,
     haversine_m,
     name_difference,
     score_pair,
@@ -22,9 +20,12 @@ from venue_pipeline.core.normalize import (
     core_name,
     fold,
     is_fine_postcode,
+    is_abbreviation,
     normalize_name,
     normalize_postcode,
     split_address,
+    strip_store_number,
+    token_alignment,
 )
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place
@@ -170,133 +171,49 @@ def test_records_from_venue_and_place() -> None:
     assert s.house_number == "agree" and s.score >= THRESHOLD
 
 
-# --- choose() ------------------------------------------------------------------------------------
 
 
-def test_exact_match_is_accepted() -> None:
-    venue = rec("The Red Lion", address="48 Parliament Street", postcode="SW1A 2NH")
-    d = choose(venue, [("p1", rec("The Red Lion", 8, 5, address="48 Parliament St", postcode="SW1A 2NH"))])
-    assert d.status == "matched" and d.place_id == "p1"
-    assert d.score >= THRESHOLD
-    assert d.candidates == [("p1", d.score)]
+# --- normalisation rules for names and addresses from the Geo-ER cities (issue 9) -------------------
 
 
-def test_neighbour_pub_with_another_name_150m_away_is_rejected() -> None:
-    venue = rec("The Red Lion", address="48 Parliament Street", postcode="SW1A 2NH")
-    d = choose(venue, [("p2", rec("The King's Head", 150, address="12 Whitehall", postcode="SW1A 2DY"))])
-    assert d.status == "no_match" and d.place_id is None
-    assert d.candidates and d.candidates[0][0] == "p2"
+@pytest.mark.parametrize(
+    ("short", "long"),
+    [("Mjd Al Falah", "Masjid Al Falah"), ("Kg Glam Cafe", "Kampong Glam Cafe"), ("Lotus Deli", "Lotus Delicatessen")],
+)
+def test_abbreviations_and_transliterations_pair_up(short: str, long: str) -> None:
+    assert token_alignment(short, long) == 1.0
+    assert not name_difference(long, short).distinct
 
 
-def test_neighbour_is_not_picked_as_first_result_when_the_right_place_is_absent() -> None:
-    venue = rec("The Red Lion")
-    d = choose(venue, [("a", rec("The Kings Arms", 40)), ("b", rec("Westminster Arms", 90))])
-    assert d.status == "no_match"
+def test_abbreviation_needs_the_same_first_letter_and_the_letters_in_order() -> None:
+    assert is_abbreviation("mjd", "masjid") and is_abbreviation("ctr", "center") and is_abbreviation("univ", "university")
+    assert not is_abbreviation("dm", "masjid") and not is_abbreviation("mdj", "masjid")
 
 
-def test_the_anchor_matches_anchor_inn_30m_away() -> None:
-    d = choose(rec("The Anchor"), [("fsq1", rec("Anchor Inn", 30))])
-    assert d.status == "matched" and d.place_id == "fsq1"
+def test_store_numbers_are_not_part_of_a_name() -> None:
+    assert normalize_name("Second Cup 9092") == normalize_name("Second Cup")
+    assert normalize_name("Starbucks #1234") == "starbucks"
+    assert normalize_name("Foster Plaza 7") == "foster plaza 7"  # a building number stays
+    assert strip_store_number("1311") == "1311"  # never empties a name
 
 
-def test_right_place_wins_over_neighbour() -> None:
-    venue = rec("The Anchor")
-    d = choose(venue, [("n", rec("The Globe", 20)), ("a", rec("Anchor Inn", 30)), ("c", rec("Costa Coffee", 35))])
-    assert d.status == "matched" and d.place_id == "a"
-    assert d.runner_up_score < d.score
-    assert [pid for pid, _ in d.candidates][0] == "a" and len(d.candidates) == 3
+def test_number_words_and_digits_are_one() -> None:
+    assert normalize_name("Three Rivers Restaurant") == normalize_name("3 Rivers Restaurant")
 
 
-def test_two_same_named_candidates_at_similar_distance_are_ambiguous() -> None:
-    venue = rec("Starbucks")
-    d = choose(venue, [("s1", rec("Starbucks", 40)), ("s2", rec("Starbucks", -45))])
-    assert d.status == "ambiguous" and d.place_id is None
-    assert d.score >= THRESHOLD and d.runner_up_score >= THRESHOLD
+def test_a_word_written_as_two_words_pairs_up() -> None:
+    assert token_alignment("SouthSide Works", "South Side Works") == 1.0
 
 
-def test_same_place_listed_twice_is_not_ambiguous() -> None:
-    d = choose(rec("Red Lion"), [("p1", rec("Red Lion", 10)), ("p1", rec("The Red Lion", 12))])
-    assert d.status == "matched" and d.place_id == "p1"
-
-
-def test_candidate_3km_away_is_rejected() -> None:
-    d = choose(rec("The Red Lion"), [("far", rec("The Red Lion", 3000))])
-    assert d.status == "no_match"
-    assert d.score == 0.0
-
-
-def test_no_candidates_is_no_match() -> None:
-    d = choose(rec("The Red Lion"), [])
-    assert d.status == "no_match" and d.candidates == []
-
-
-def test_venue_without_coordinates_still_needs_name_and_address_evidence() -> None:
-    venue = MatchRecord("The Red Lion", None, None, "48 Parliament Street", "SW1A 2NH")
-    good = choose(venue, [("p", rec("Red Lion", address="48 Parliament St", postcode="SW1A 2NH"))])
-    bad = choose(venue, [("q", rec("The King's Head", address="12 Whitehall", postcode="SW1A 2DY"))])
-    assert good.status == "matched"
-    assert bad.status == "no_match"
-
-
-# --- choosing among similar neighbours (the sandbox's distractors, and real streets) ---------------
-
-
-def test_right_pub_wins_over_same_street_neighbour_with_another_kind_word() -> None:
-    venue = rec("Black Horse Inn", address="Black Horse, 12 Longbrook Street, Exeter", postcode="EX4 6AP")
-    right = rec("Black Horse Inn", 25, address="12 Longbrook St", postcode="EX4 6AP")
-    other = rec("Black Horse Tavern", 45, 30, address="87 Longbrook Street", postcode="EX4 6AP")
-    d = choose(venue, [("other", other), ("right", right)])
-    assert d.status == "matched" and d.place_id == "right"
-    assert score_pair(venue, other).score > 0.8  # the fitted score alone would have called it close
-
-
-def test_old_prefix_names_another_place() -> None:
-    venue = rec("David Lloyd Leisure Centre")
-    old, right = rec("Old David Lloyd Leisure Centre", 60), rec("David Lloyd Leisure Centre", 20)
-    d = choose(venue, [("old", old), ("dl", right)])
-    assert d.status == "matched" and d.place_id == "dl"
-
-
-def test_similar_named_neighbour_alone_is_not_taken_for_the_venue() -> None:
-    venue = rec("The Golden Star", address="Golden Star, 57 Colegate, Norwich")
-    for name in ("Golden Star Café", "Golden Star Stores", "Old Golden Star", "Golden Star Fish Bar"):
-        d = choose(venue, [("n", rec(name, 40, address="48 Colegate"))])
-        assert d.status == "no_match", name
-
-
-def test_candidate_lacking_the_venues_own_words_is_rejected() -> None:
-    venue = rec("Bite The Bullitt@The Fat Cat And Canary Public House", address="101 Thorpe Road")
-    d = choose(venue, [("fc", rec("The Fat Cat And Canary Public House", 20, address="101 Thorpe Road"))])
-    assert d.status == "no_match"
-
-
-def test_same_name_at_another_house_number_or_street_or_far_off_is_rejected() -> None:
-    venue = rec("Mecca Bingo", address="Mecca Bingo Club, 285 Aylsham Road, Norwich")
-    assert choose(venue, [("x", rec("The Mecca Bingo", 35, address="126 Aylsham Road"))]).status == "no_match"
-    assert choose(venue, [("x", rec("The Mecca Bingo", 45, address="London Street"))]).status == "no_match"
-    assert choose(venue, [("x", rec("The Mecca Bingo", 150))]).status == "no_match"
-    assert choose(venue, [("x", rec("The Mecca Bingo", 30, address="285 Aylsham Rd"))]).status == "matched"
-
-
-def test_margin_is_in_log_odds_so_near_certain_candidates_can_still_be_told_apart() -> None:
-    venue = rec("Queen Of Iceni", address="Unit 6, Wherry Road, Norwich")
-    right = rec("Queen Of Iceni", 20, address="Wherry Road")
-    near_twin = rec("Queen Of Iceni Tavern", 45, address="Wherry Road")
-    a, b = assess(venue, right), assess(venue, near_twin)
-    assert a.score > 0.99 and a.logit - b.logit >= 2.0
-    assert choose(venue, [("t", near_twin), ("r", right)]).place_id == "r"
-
-
-def test_assessment_explains_its_penalties() -> None:
-    a = assess(rec("Red Lion", address="48 Parliament Street"), rec("Red Lion Hotel", 120, address="3 Whitehall"))
-    assert set(a.penalties) == {"kind_added", "house_number", "street", "distance"}
-    assert a.penalties["distance"] == pytest.approx(2.0 * 70 / 50, rel=1e-3)
-    assert a.score < a.pair.score
-
-
-def test_geocoded_venue_with_the_same_uk_postcode_is_matched_without_coordinates() -> None:
-    venue = MatchRecord("The Brickworks", None, None, "Unit 3b, Davisella House, Lower Eldon Street", "NG2 4PL")
-    place = rec("The brickworks", address="Lower Eldon Street", postcode="NG2 4PL")
-    hotel = rec("Brickworks Hotel", address="Lower Eldon Street", postcode="NG2 4PL")
-    d = choose(venue, [("h", hotel), ("p", place)])
-    assert d.status == "matched" and d.place_id == "p"
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        ("Leith Walk, 7; 9", ("7", "leith walk")),  # OSM's list of house numbers (Edinburgh)
+        ("7-9 Leith Walk", ("7", "leith walk")),  # a range
+        ("Blk 106 Aljunied Ave 1, #01-52", ("106", "aljunied ave 1")),  # Singapore block and unit
+        ("Block 106, #01-52", ("106", "")),
+        ("East Carson Street, 2304 1/2", ("2304", "e carson st")),  # Pittsburgh half numbers
+    ],
+)
+def test_house_number_forms(address: str, expected: tuple[str, str]) -> None:
+    assert split_address(address) == expected
