@@ -145,9 +145,10 @@ class _Run:
         assert venue.lat is not None and venue.lng is not None
         try:
             wide = await self.clients[provider].search(venue.name, venue.lat, venue.lng, radius_m=WIDE_SEARCH_RADIUS_M)
+        except QuotaExhausted as exc:  # the wide search is owed: ask again when the quota resets
+            return self.fail(venue, provider, exc) or near, list(near_places)
         except ProviderError as exc:
-            if not isinstance(exc, QuotaExhausted):
-                self.fail(venue, provider, exc)
+            self.fail(venue, provider, exc)
             return near, list(near_places)
         record = _record(venue, provider, "search", wide, self.now)
         record.details["radius_m"] = WIDE_SEARCH_RADIUS_M

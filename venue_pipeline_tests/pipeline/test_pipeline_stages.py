@@ -28,15 +28,17 @@ def _settings(db_url: str, tmp_path, **kw) -> Settings:
 def test_foursquare_quota_holds_across_runs_and_a_restart(city_db, tmp_path) -> None:
     settings = _settings(city_db, tmp_path, providers=("foursquare",), quotas={"foursquare": 5})
     first = run_provider_ids(settings, "exeter")
-    assert sum(first.matched.values()) + sum(first.no_match.values()) + sum(first.ambiguous.values()) == 5
-    assert first.deferred == {"foursquare": 3} and not first.errors
+    decided = sum(first.matched.values()) + sum(first.no_match.values()) + sum(first.ambiguous.values())
+    deferred = first.deferred.get("foursquare", 0)
+    # one search per venue, a second (500 m) one for a venue nothing near matched: 5 calls decide 3-5 venues
+    assert first.calls == {"foursquare": 5} and 3 <= decided <= 5 and decided + deferred == 8 and not first.errors
     dispose_engines()  # a restart: new engines, new ledger, nothing cached in memory
     second = run_provider_ids(settings, "exeter")
-    assert second.calls == {} and second.deferred == {"foursquare": 3} and not second.errors
+    assert second.calls == {} and second.deferred == {"foursquare": deferred} and not second.errors
     with session_scope(city_db) as s:
         assert s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == "foursquare")) == 5
         statuses = dict(s.execute(select(ProviderIdRow.status, func.count()).group_by(ProviderIdRow.status)).all())
-    assert statuses.get("deferred") == 3 and "failed" not in statuses
+    assert statuses.get("deferred") == deferred and "failed" not in statuses
 
 
 def test_a_missing_api_key_disables_only_that_provider(city_db, tmp_path, caplog) -> None:
