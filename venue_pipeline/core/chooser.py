@@ -1,18 +1,21 @@
 """Choosing among a search's candidates: a model fitted on real worlds, reading each candidate beside the others.
 
 A wrong match puts a neighbour's photos in the gallery, so the chooser accepts a candidate only when the
-fitted probability that it is the venue reaches CHOOSER_THRESHOLD; the probability weighs the fitted pair
+fitted probability (gradient-boosted trees) that it is the venue reaches CHOOSER_THRESHOLD; the probability weighs the fitted pair
 score (core.matching.score_pair) with what the other candidates say: the margin over the runner-up, rank
 by name score and by distance, how many share its core name and whether it is the nearest of those, and
-the words and address parts that differ. Weights and threshold come from scripts/fit_chooser.py (Geo-ER
+the words and address parts that differ. Model and threshold come from scripts/fit_chooser.py (Geo-ER
 Pittsburgh worlds: fitted on train venues, threshold on valid venues, test never used); see docs/matching.md.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
 
 from rapidfuzz import fuzz
 
@@ -55,50 +58,68 @@ CHOOSER_FEATURES: tuple[str, ...] = FEATURE_NAMES + (
 # Words that name another kind of business when a candidate adds them to the venue's name ("The Red Cow" /
 # "Red Cow Café", "Plough Stores"): kind-of-place words of normalize.GENERIC_SUFFIXES plus shop words.
 OTHER_BUSINESS_WORDS: frozenset[str] = frozenset({"stores", "store", "shop", "shops", "supermarket", "market"})
+# Words that name a sibling of a place when added to its name ("Old Red Lion", "New Inn", "Little Chef").
+SIBLING_WORDS: frozenset[str] = frozenset({"old", "new", "little", "great", "upper", "lower"})
+# A venue without coordinates (geocoding) is outside what the chooser was fitted on (searches near a
+# point), so there the pair score decides, and the best pair must beat any other by this much log-odds.
+GEOCODE_MARGIN = 2.0
 
-# Fitted by scripts/fit_chooser.py (order of CHOOSER_FEATURES). Re-run it to refit.
-CHOOSER_COEFFICIENTS: tuple[float, ...] = (
-    -3.7396,  # bias
-    0.7758,  # name_sort
-    1.7799,  # name_set
-    -0.5780,  # name_core
-    -0.5225,  # name_partial
-    0.8810,  # name_aligned
-    -0.7302,  # name_exact
-    -0.9270,  # name_low
-    0.6004,  # name_id_mismatch
-    0.2077,  # name_contained
-    0.4042,  # name_extra_sub_place
-    -0.2820,  # name_contained_x_log_distance
-    0.9671,  # log_distance
-    0.1580,  # near_50m
-    -0.0277,  # far_300m
-    0.7569,  # house_number_agree
-    0.7157,  # house_number_disagree
-    -0.8013,  # street_similarity
-    0.1711,  # postcode_agree
-    1.0402,  # postcode_disagree
-    -0.3564,  # name_x_log_distance
-    1.0297,  # pair_logit
-    0.0976,  # margin_over_runner_up
-    -0.1279,  # lone_candidate
-    0.5710,  # pair_rank_first
-    -0.0708,  # distance_rank_first
-    0.0047,  # same_name_others
-    -0.0972,  # nearest_of_same_name
-    -0.0819,  # name_words_differ
-    0.1610,  # kind_word_added
-    0.8485,  # kind_word_dropped
-    -0.3743,  # loose_words
-    -0.9012,  # other_street
-    -0.7490,  # log_candidates
-    -0.6748,  # address_agrees
-    0.3806,  # core_name_first_word_agrees
-)
+# The fitted model: gradient-boosted trees over CHOOSER_FEATURES, written by scripts/fit_chooser.py (which
+# needs scikit-learn; evaluating the trees here needs nothing). Re-run the script to refit.
+MODEL_PATH = Path(__file__).with_name("chooser_model.json")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tree:
+    feature: tuple[int, ...]
+    threshold: tuple[float, ...]
+    left: tuple[int, ...]
+    right: tuple[int, ...]
+    value: tuple[float, ...]
+
+    def predict(self, x: Sequence[float]) -> float:
+        node = 0
+        while self.left[node] != -1:  # sklearn's rule: x[feature] <= threshold goes left
+            node = self.left[node] if x[self.feature[node]] <= self.threshold[node] else self.right[node]
+        return self.value[node]
+
+
+@dataclass(frozen=True, slots=True)
+class ChooserModel:
+    """Boosted trees: log-odds = init + learning_rate * sum of the trees' leaves."""
+
+    features: tuple[str, ...]
+    init: float
+    learning_rate: float
+    trees: tuple[_Tree, ...]
+    threshold: float
+
+    def log_odds(self, x: Sequence[float]) -> float:
+        return self.init + self.learning_rate * sum(t.predict(x) for t in self.trees)
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> ChooserModel:
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any], origin: str = "chooser model") -> ChooserModel:
+        trees = tuple(
+            _Tree(*(tuple(t[k]) for k in ("feature", "threshold", "left", "right", "value"))) for t in raw["trees"]
+        )
+        model = cls(tuple(raw["features"]), float(raw["init"]), float(raw["learning_rate"]), trees, float(raw["threshold"]))
+        if model.features != CHOOSER_FEATURES:
+            raise ValueError(f"{origin} was fitted on other features than CHOOSER_FEATURES: re-run scripts/fit_chooser.py")
+        return model
+
+
+@lru_cache(maxsize=1)
+def model() -> ChooserModel:
+    """The shipped model, read once."""
+    return ChooserModel.load()
+
 
 # The lowest threshold whose end-to-end precision on the valid worlds is >= 0.985 (and for every higher one).
-CHOOSER_THRESHOLD = 0.87
-
+CHOOSER_THRESHOLD: float = model().threshold if MODEL_PATH.exists() else 0.5
 
 @dataclass(frozen=True, slots=True)
 class CandidateView:
@@ -155,26 +176,87 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
-def probabilities(venue: MatchRecord, candidates: Sequence[MatchRecord]) -> list[tuple[float, CandidateView]]:
+def probabilities(
+    venue: MatchRecord, candidates: Sequence[MatchRecord], fitted: ChooserModel | None = None
+) -> list[tuple[float, CandidateView]]:
     """Each candidate's fitted probability of being the venue, given all the others."""
+    fitted = fitted or model()
     views = candidate_views(venue, candidates)
     return [
-        (0.0 if v.pair.rejected else _sigmoid(sum(w * x for w, x in zip(CHOOSER_COEFFICIENTS, v.vector))), v)
+        (0.0 if v.pair.rejected else _sigmoid(fitted.log_odds(v.vector)), v)
         for v in views
     ]
 
 
 def adds_another_kind(venue: MatchRecord, candidate: MatchRecord, pair: ScoreBreakdown | None = None) -> bool:
     """Whether the candidate's name adds a kind of business to the venue's ("Red Cow Café" for "The Red Cow")
+    or names a sibling ("Old Red Cow")
     without the address to vouch for it (the same house number). Our venues' own names are authoritative,
     so such a candidate is a neighbour, not the venue; on the Geo-ER worlds this rule costs about one point
     of recall and no precision (docs/matching.md)."""
     diff = name_difference(venue.name, candidate.name, venue.city)
-    added = diff.kind_added or (diff.extra & OTHER_BUSINESS_WORDS)
+    added = diff.kind_added or (diff.extra & (OTHER_BUSINESS_WORDS | SIBLING_WORDS))
     if not added:
         return False
     pair = pair or score_pair(venue, candidate)
     return pair.house_number != "agree"
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One distinct candidate, scored: what decide() needs at any threshold."""
+
+    place_id: str
+    probability: float
+    core: str
+    another_kind: bool
+    plausible_pair: bool
+
+
+def rank(
+    venue: MatchRecord, candidates: Sequence[tuple[str, MatchRecord]], fitted: ChooserModel | None = None
+) -> list[Ranked]:
+    """The distinct candidates (a place listed twice counts once), most probable first."""
+    unique: dict[str, MatchRecord] = {}
+    for place_id, record in candidates:
+        unique.setdefault(place_id, record)
+    scored = [
+        Ranked(
+            pid,
+            p,
+            core_name(record.name),
+            adds_another_kind(venue, record, view.pair),
+            not view.pair.rejected and view.pair.score >= THRESHOLD,
+        )
+        for (pid, record), (p, view) in zip(unique.items(), probabilities(venue, list(unique.values()), fitted))
+    ]
+    return sorted(scored, key=lambda r: r.probability, reverse=True)
+
+
+def decide(ranked: Sequence[Ranked], threshold: float = CHOOSER_THRESHOLD) -> MatchDecision:
+    """Matched when the best candidate that does not add another kind of business to the venue's name
+    reaches `threshold` and no other place of the same name does too (two branches: `ambiguous`);
+    otherwise `ambiguous` when two or more candidates are each a plausible pair, else `no_match`."""
+    if not ranked:
+        return MatchDecision("no_match", None, 0.0, 0.0, [])
+    scores = [(r.place_id, r.probability) for r in ranked]
+    for r in ranked:
+        if r.probability < threshold:
+            break
+        if r.another_kind:
+            continue
+        twins = [
+            o.probability
+            for o in ranked
+            if o is not r and o.probability >= threshold and fuzz.token_sort_ratio(r.core, o.core) >= SAME_NAME_RATIO
+        ]
+        if twins:  # two acceptable places of one name (two branches): a coin flip is not a match
+            return MatchDecision("ambiguous", None, r.probability, max(twins), scores)
+        others = max((o.probability for o in ranked if o is not r), default=0.0)
+        return MatchDecision("matched", r.place_id, r.probability, others, scores)
+    runner_up = ranked[1].probability if len(ranked) > 1 else 0.0
+    status = "ambiguous" if sum(r.plausible_pair for r in ranked) >= 2 else "no_match"
+    return MatchDecision(status, None, ranked[0].probability, runner_up, scores)
 
 
 def choose(
@@ -183,41 +265,28 @@ def choose(
     *,
     threshold: float = CHOOSER_THRESHOLD,
 ) -> MatchDecision:
-    """The one candidate that is clearly this venue, or none: never "the first result".
+    """The one candidate that is clearly this venue, or none: never "the first result" (see decide())."""
+    if not venue.has_coordinates:
+        return _choose_by_pair(venue, candidates)
+    return decide(rank(venue, candidates), threshold)
 
-    Matched when the best candidate that does not add another kind of business to the venue's name
-    (adds_another_kind) reaches `threshold`; otherwise `ambiguous` when two
-    or more candidates are each a plausible pair (pair score at least matching.THRESHOLD), else
-    `no_match`. The same place listed twice counts once (its better listing)."""
+
+def _choose_by_pair(venue: MatchRecord, candidates: Sequence[tuple[str, MatchRecord]]) -> MatchDecision:
+    """Geocoding: the best pair at or above matching.THRESHOLD, GEOCODE_MARGIN log-odds clear of the next,
+    and not another kind of business; name, address and (UK) postcode carry it since distance cannot."""
     unique: dict[str, MatchRecord] = {}
     for place_id, record in candidates:
         unique.setdefault(place_id, record)
-    if not unique:
+    pairs = sorted(((pid, score_pair(venue, r)) for pid, r in unique.items()), key=lambda t: t[1].score, reverse=True)
+    scores = [(pid, pair.score) for pid, pair in pairs]
+    if not pairs:
         return MatchDecision("no_match", None, 0.0, 0.0, [])
-    ids = list(unique)
-    scored = sorted(
-        ((pid, p, view) for pid, (p, view) in zip(ids, probabilities(venue, list(unique.values())))),
-        key=lambda t: t[1],
-        reverse=True,
-    )
-    ranked = [(pid, p) for pid, p, _ in scored]
-    best_id, best, _ = scored[0]
-    runner_up = scored[1][1] if len(scored) > 1 else 0.0
-    for pid, p, view in scored:
-        if p < threshold:
-            break
-        if adds_another_kind(venue, unique[pid], view.pair):
-            continue
-        core = core_name(unique[pid].name)
-        twins = [
-            other
-            for other, q, _ in scored
-            if other != pid and q >= threshold and fuzz.token_sort_ratio(core, core_name(unique[other].name)) >= SAME_NAME_RATIO
-        ]
-        if twins:  # two acceptable places of one name (two branches): a coin flip is not a match
-            return MatchDecision("ambiguous", None, p, max(q for o, q, _ in scored if o in twins), ranked)
-        others = max((q for other, q, _ in scored if other != pid), default=0.0)
-        return MatchDecision("matched", pid, p, others, ranked)
-    plausible = sum(1 for _, _, view in scored if not view.pair.rejected and view.pair.score >= THRESHOLD)
-    status = "ambiguous" if plausible >= 2 else "no_match"
-    return MatchDecision(status, None, best, runner_up, ranked)
+    best_id, best = pairs[0]
+    runner_up = pairs[1][1].score if len(pairs) > 1 else 0.0
+    if best.score < THRESHOLD or adds_another_kind(venue, unique[best_id], best):
+        return MatchDecision("no_match", None, best.score, runner_up, scores)
+    # a neighbour of another kind ("Brickworks Hotel") is no rival to the venue's own listing
+    rivals = [pair.score for pid, pair in pairs[1:] if not adds_another_kind(venue, unique[pid], pair)]
+    if rivals and _logit(best.score) - _logit(rivals[0]) < GEOCODE_MARGIN:
+        return MatchDecision("ambiguous", None, best.score, runner_up, scores)
+    return MatchDecision("matched", best_id, best.score, runner_up, scores)

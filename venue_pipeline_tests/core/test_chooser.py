@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import math
 
-from venue_pipeline.core.chooser import CHOOSER_THRESHOLD, adds_another_kind, choose
+import pytest
+
+from venue_pipeline.core.chooser import (
+    CHOOSER_FEATURES,
+    CHOOSER_THRESHOLD,
+    ChooserModel,
+    adds_another_kind,
+    choose,
+    model,
+    probabilities,
+)
 from venue_pipeline.core.matching import THRESHOLD, MatchRecord
 
 LAT, LNG = 51.5074, -0.1278
@@ -146,3 +156,34 @@ def test_geocoded_venue_with_the_same_uk_postcode_is_matched_without_coordinates
     hotel = rec("Brickworks Hotel", address="Lower Eldon Street", postcode="NG2 4PL")
     d = choose(venue, [("h", hotel), ("p", place)])
     assert d.status == "matched" and d.place_id == "p"
+
+
+def test_a_sibling_named_place_is_not_the_venue() -> None:
+    """The demo's "Norfolk And Norwich Indoor Bowling Club" has an "Old …" neighbour at one provider."""
+    venue = rec("Norfolk And Norwich Indoor Bowling Club")
+    assert choose(venue, [("o", rec("Old Norfolk And Norwich Indoor Bowling Club", 45))]).status == "no_match"
+
+
+def test_the_shipped_model_matches_the_features_and_scores_in_range() -> None:
+    fitted = model()
+    assert fitted.features == CHOOSER_FEATURES and len(fitted.trees) > 0
+    assert 0.5 <= CHOOSER_THRESHOLD < 1.0 and fitted.threshold == CHOOSER_THRESHOLD
+    venue = rec("The Anchor")
+    (p_right, _), (p_other, _) = probabilities(venue, [rec("Anchor Inn", 20), rec("Costa Coffee", 30)])
+    assert 0.0 <= p_other < CHOOSER_THRESHOLD <= p_right <= 1.0
+
+
+def test_a_model_fitted_on_other_features_is_refused(tmp_path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(
+        '{"features": ["bias"], "init": 0, "learning_rate": 0.1, "threshold": 0.5, "trees": []}', encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="other features"):
+        ChooserModel.load(path)
+
+
+def test_a_venue_without_coordinates_is_decided_by_name_and_address() -> None:
+    venue = MatchRecord("The Red Lion", None, None, "48 Parliament Street", "SW1A 2NH")
+    twin = choose(venue, [("p", rec("Red Lion", address="48 Parliament St", postcode="SW1A 2NH")),
+                          ("q", rec("Red Lion", 400, address="48 Parliament St", postcode="SW1A 2NH"))])
+    assert twin.status == "ambiguous"
