@@ -9,6 +9,8 @@ from typing import ClassVar, Mapping, Protocol
 
 import httpx
 
+from venue_pipeline.core.errors import ErrorType, ProviderError
+
 
 @dataclass(frozen=True, slots=True)
 class Place:
@@ -103,5 +105,6 @@ class ProviderClient(ABC):
         return []
 
     def photo_request(self, ref: PhotoRef, *, max_px: int = 1600) -> httpx.Request:
-        """The download request for a photo; secrets are added here, at request time only."""
-        raise NotImplementedError(f"{self.name} has no photos")
+        """The download request for a photo; secrets are added here, at request time only. A provider
+        without photos refuses (permanently): an image row stored before it lost them is retired."""
+        raise ProviderError(ErrorType.BAD_REQUEST, f"{self.name} lists no photos; this image cannot be fetched", target=self.name)

@@ -1,4 +1,4 @@
-"""HERE Geocoding & Search v7 (geocode, discover, lookup) and the HERE media host, in HERE's shapes."""
+"""HERE Geocoding & Search v7 (geocode, discover, lookup) in HERE's shapes; like the real API, no photos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 
-from venue_pipeline.sandbox.images import CONTENT_TYPES, render_photo
 from venue_pipeline.sandbox.routes_common import (
     Ctx,
     Route,
@@ -17,7 +16,7 @@ from venue_pipeline.sandbox.routes_common import (
     parse_latlng,
     route,
 )
-from venue_pipeline.sandbox.world import CATEGORIES, HERE_MEDIA_HOST, SimPlace, haversine_m
+from venue_pipeline.sandbox.world import CATEGORIES, SimPlace, haversine_m
 
 STYLE = "here"
 
@@ -46,7 +45,7 @@ def _label(place: SimPlace) -> str:
     return tail if place.is_address else f"{place.name}, {tail}"
 
 
-def item(place: SimPlace, distance: float | None = None, *, score: float | None = None, media: bool = False) -> dict[str, Any]:
+def item(place: SimPlace, distance: float | None = None, *, score: float | None = None) -> dict[str, Any]:
     """A HERE result item (place or houseNumber)."""
     a = place.address
     address: dict[str, Any] = {
@@ -83,15 +82,6 @@ def item(place: SimPlace, distance: float | None = None, *, score: float | None 
         out["contacts"] = [{"phone": [{"value": "+44" + place.place_id[-10:].translate(str.maketrans("abcdef", "123456"))}]}]
     if score is not None:
         out["scoring"] = {"queryScore": score, "fieldScore": {"city": 1.0, "streets": [score]}}
-    if media and place.photos:
-        out["media"] = {
-            "images": {
-                "items": [
-                    {"href": f"https://{HERE_MEDIA_HOST}/p/d/places2/asset/{p.token}.jpg", "width": p.width, "height": p.height, "date": p.created_at[:10]}
-                    for p in place.photos
-                ]
-            }
-        }
     return out
 
 
@@ -163,27 +153,16 @@ def lookup(ctx: Ctx) -> httpx.Response:
     place = ctx.world.place("here", place_id)
     if place is None:
         return error_response(STYLE, 404, "Not found")
-    return json_response(item(place, media=True))
-
-
-def media(ctx: Ctx) -> httpx.Response:
-    token = ctx.match.group("token")
-    photo = ctx.world.photo_by_token("here", token)
-    if photo is None:
-        return error_response("host", 404, "Not Found")
-    body = render_photo(f"here:{photo.key}", photo.width, photo.height, photo.fmt)
-    return httpx.Response(200, content=body, headers={"content-type": CONTENT_TYPES[photo.fmt], "cache-control": "max-age=86400"})
+    return json_response(item(place))
 
 
 ROUTES: list[Route] = [
     route("geocode.search.hereapi.com", "GET", r"^/v1/geocode$", "here", "geocode", STYLE, geocode, _auth),
     route("discover.search.hereapi.com", "GET", r"^/v1/discover$", "here", "search", STYLE, discover, _auth),
     route("lookup.search.hereapi.com", "GET", r"^/v1/lookup$", "here", "details", STYLE, lookup, _auth),
-    route(HERE_MEDIA_HOST, "GET", r"^/p/d/places2/asset/(?P<token>[0-9a-f]+)\.jpg$", "here", "photo_download", "host", media),
 ]
 HOSTS: dict[str, str] = {
     "geocode.search.hereapi.com": STYLE,
     "discover.search.hereapi.com": STYLE,
     "lookup.search.hereapi.com": STYLE,
-    HERE_MEDIA_HOST: "host",
 }

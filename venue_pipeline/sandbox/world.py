@@ -20,12 +20,12 @@ from venue_pipeline.core.venue import Venue
 from venue_pipeline.sandbox.faults import FaultConfig
 
 PROVIDERS: tuple[str, ...] = ("here", "geoapify", "foursquare", "google_places")
-PHOTO_PROVIDERS: tuple[str, ...] = ("here", "foursquare", "google_places")
+# HERE Geocoding & Search v7 has no photos, so the simulated HERE has none either.
+PHOTO_PROVIDERS: tuple[str, ...] = ("foursquare", "google_places")
 GEOCODING_PROVIDERS: frozenset[str] = frozenset({"here", "geoapify"})
 
 FOURSQUARE_PHOTO_HOST = "fastly.4sqi.net"
 GOOGLE_PHOTO_HOST = "lh3.googleusercontent.com"
-HERE_MEDIA_HOST = "download.vcdn.data.here.com"
 
 PHOTO_DIMENSIONS: tuple[tuple[int, int], ...] = (
     (4032, 3024),
@@ -559,8 +559,6 @@ class World:
             n = rng.randint(0, 4 if distractor else 10)
         elif provider == "google_places":
             n = rng.randint(0, 4 if distractor else 10)
-        elif provider == "here":
-            n = rng.randint(1, 3) if rng.random() < 0.15 else 0
         else:
             n = 0
         photos = []

@@ -153,3 +153,20 @@ def test_geocoding_a_venue_does_not_move_the_sandbox_world(db_url, tmp_path, mon
     world = build_world_sandbox(settings).world
     assert {v: world.truth("geoapify", v) for v in missing} == before
     assert all(matched[v] == before[v] for v in missing if v in matched)
+
+
+def test_here_keeps_its_ids_but_is_never_asked_for_photos(city_db, tmp_path) -> None:
+    """HERE Geocoding & Search v7 has no photos: discovery makes no HERE call and stores no HERE image."""
+    from venue_pipeline.services import shared_sandbox
+
+    settings = _settings(city_db, tmp_path)
+    ids = run_provider_ids(settings, "exeter")
+    assert ids.matched.get("here", 0) > 0
+    sandbox = shared_sandbox(settings)
+    sandbox.reset_counters()
+    run_discovery(settings, "exeter")
+    assert sandbox.calls_to("lookup.search.hereapi.com") == 0
+    assert not any(h.endswith("hereapi.com") for h, _ in sandbox.calls)
+    with session_scope(city_db) as s:
+        assert s.scalar(select(func.count(VenueImageRow.id)).where(VenueImageRow.provider == "here")) == 0
+        assert s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.endpoint == "lookup")) == 0

@@ -6,6 +6,7 @@ import pytest
 from provider_fakes import SECRET, json_response, run
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
+from venue_pipeline.providers.base import PhotoRef
 from venue_pipeline.providers.here import HereClient
 
 VANILLE = {
@@ -71,36 +72,20 @@ def test_empty_items_and_blank_queries(make_client):
     assert len(rec.requests) == 1  # the blank search cost nothing
 
 
-def test_lookup_media_images_become_photo_refs(make_client):
-    item = dict(VANILLE, media={"images": {"items": [
-        {"href": "https://download.vcdn.data.here.com/p/d/places2/a.jpg", "width": 800, "height": 600, "supplier": {"id": "tripadvisor"}},
-        {"href": "https://download.vcdn.data.here.com/p/d/places2/b.jpg"},
-        {"width": 10},  # no href: skipped
-    ]}})
-    client, rec = make_client(HereClient, json_response(item))
-    photos = run(client.photos(VANILLE["id"]))
-    assert rec.last.url.host == "lookup.search.hereapi.com" and rec.last.url.params["id"] == VANILLE["id"]
-    assert [p.reference for p in photos] == [
-        "https://download.vcdn.data.here.com/p/d/places2/a.jpg",
-        "https://download.vcdn.data.here.com/p/d/places2/b.jpg",
-    ]
-    assert (photos[0].width, photos[0].height, photos[0].attribution) == (800, 600, "tripadvisor")
-    assert len({p.photo_key for p in photos}) == 2
-    assert all(SECRET not in p.reference for p in photos)
-    # the key is stable across calls for the same href
-    again = run(client.photos(VANILLE["id"]))
-    assert [p.photo_key for p in again] == [p.photo_key for p in photos]
-    req = client.photo_request(photos[0])
-    assert str(req.url) == photos[0].reference and SECRET not in str(req.url)
-
-
-def test_lookup_without_images_and_legacy_images_list(make_client):
-    client, _ = make_client(HereClient, json_response(VANILLE))
+def test_here_lists_no_photos_and_makes_no_call(make_client):
+    """HERE Geocoding & Search v7 has no photos ("we do not support photos of locations", HERE developer FAQ)."""
+    client, rec = make_client(HereClient, json_response(VANILLE))
+    assert HereClient.supports_photos is False and HereClient.photo_hosts == frozenset()
     assert run(client.photos(VANILLE["id"])) == []
-    legacy = dict(VANILLE, images=[{"url": "https://download.vcdn.data.here.com/x.jpg", "width": 100, "height": 50}])
-    client, _ = make_client(HereClient, json_response({"items": [legacy]}))
-    (photo,) = run(client.photos(VANILLE["id"]))
-    assert photo.width == 100 and photo.attribution == "HERE"
+    assert rec.requests == []
+
+
+def test_an_old_here_image_row_is_refused_permanently(make_client):
+    """A HERE image stored before HERE lost its photos is retired, not retried forever."""
+    client, _ = make_client(HereClient, json_response(VANILLE))
+    with pytest.raises(ProviderError) as info:
+        client.photo_request(PhotoRef("here", "k", "https://download.vcdn.data.here.com/p/d/places2/a.jpg"))
+    assert info.value.error_type is ErrorType.BAD_REQUEST and info.value.error_class.value == "permanent"
 
 
 @pytest.mark.parametrize(
@@ -115,7 +100,7 @@ def test_lookup_without_images_and_legacy_images_list(make_client):
 def test_error_bodies(make_client, status, body, expected):
     client, _ = make_client(HereClient, json_response(body, status))
     with pytest.raises(ProviderError) as info:
-        run(client.photos("here:pds:place:x"))
+        run(client.search("Vanille", 52.5, 13.4))
     assert info.value.error_type is expected
     assert SECRET not in str(info.value)
     assert (body.get("error_description") or body.get("title")) in info.value.message

@@ -70,14 +70,11 @@ def test_here_errors(client: httpx.Client) -> None:
     assert r.status_code == 400
 
 
-def test_here_media_images_are_served(sandbox: Sandbox, client: httpx.Client) -> None:
-    with_media = [p for p in sandbox.world.places("here") if p.photos]
-    assert with_media
-    item = client.get("https://lookup.search.hereapi.com/v1/lookup", params={"id": with_media[0].place_id, "apiKey": "k"}).json()
-    image = item["media"]["images"]["items"][0]
-    r = client.get(image["href"])
-    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert decode(r.content).format == "JPEG"
+def test_here_lookup_has_no_media_like_the_real_api(sandbox: Sandbox, client: httpx.Client) -> None:
+    place = sandbox.world.places("here")[0]
+    item = client.get("https://lookup.search.hereapi.com/v1/lookup", params={"id": place.place_id, "apiKey": "k"}).json()
+    assert item["id"] == place.place_id and "media" not in item
+    assert not any(p.photos for p in sandbox.world.places("here"))
 
 
 # ---- Geoapify -----------------------------------------------------------------------------------------
