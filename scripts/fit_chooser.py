@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
-import sys
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 import httpx
 import numpy as np

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
+from match_records import LAT, LNG, offset, rec
 
 from venue_pipeline.core.matching import (
     COEFFICIENTS,
@@ -19,8 +18,8 @@ from venue_pipeline.core.normalize import (
     address_streets,
     core_name,
     fold,
-    is_fine_postcode,
     is_abbreviation,
+    is_fine_postcode,
     normalize_name,
     normalize_postcode,
     split_address,
@@ -29,18 +28,6 @@ from venue_pipeline.core.normalize import (
 )
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place
-
-LAT, LNG = 51.5074, -0.1278
-
-
-def offset(north_m: float, east_m: float = 0.0) -> tuple[float, float]:
-    """A point the given metres north/east of (LAT, LNG)."""
-    return LAT + north_m / 111_195.0, LNG + east_m / (111_195.0 * math.cos(math.radians(LAT)))
-
-
-def rec(name: str, north_m: float = 0.0, east_m: float = 0.0, **kw: object) -> MatchRecord:
-    return MatchRecord(name, *offset(north_m, east_m), **kw)  # type: ignore[arg-type]
-
 
 # --- normalisation -------------------------------------------------------------------------------
 
