@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 UPLOAD_URL = "https://upload.imagekit.io/api/v1/files/upload"
 LIST_FILES_URL = "https://api.imagekit.io/v1/files"
 MAX_TAGS_CHARS = 500
+# ImageKit answers a wrong or disabled private key with 403 {"message": "Your account cannot be
+# authenticated."} (official SDK test fixtures); that is about the account, not the file, so it is an
+# auth error (every later call fails the same way), while other 403s stay forbidden.
+ACCOUNT_ERROR_MESSAGES = ("cannot be authenticated", "private api key")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -127,8 +131,11 @@ class ImageKitStore(ImageStore):
             pass
         if not message:
             message = response.reason_phrase or "no message"
+        error_type = error_type_for_status(status)
+        if status == 403 and any(m in message.lower() for m in ACCOUNT_ERROR_MESSAGES):
+            error_type = ErrorType.AUTH_ERROR
         return CdnError(
-            error_type_for_status(status),
+            error_type,
             self._scrub(f"{what} failed: {message}")[:500],
             status_code=status,
             target=self.name,

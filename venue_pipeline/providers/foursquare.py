@@ -28,7 +28,10 @@ PHOTO_LIMIT = 10
 DEFAULT_COSTS: dict[str, float] = {"geocode": 0.0, "search": 0.0, "photos": 0.0}
 PHOTO_HOSTS = frozenset({"fastly.4sqi.net", "igx.4sqi.net"})
 ORIGINAL_SIZE = "original"
-_HOUSE_NUMBER = re.compile(r"^(\d+[A-Za-z]?(?:[-–]\d+[A-Za-z]?)?)\s+(.+)$")
+_HOUSE_NUMBER = re.compile(r"^(\d+[A-Za-z]?(?:[-–]\d+[A-Za-z]?)?)\s+(.+)$")  # "123 Main St" (UK, US)
+_NUMBER = r"\d+\s?[A-Za-z]?(?:\s?[-–/]\s?\d+\s?[A-Za-z]?)?"
+# "Oranienstraße 6", "Hauptstraße 12a", "Kastanienallee 12-14": the number after the street (DE, NL, AT, ...)
+_HOUSE_NUMBER_AFTER = re.compile(rf"^(\D.*?),?\s+({_NUMBER})$")
 
 
 class FoursquareClient(HttpProviderClient):
@@ -124,6 +127,17 @@ def photo_size(width: int | None, height: int | None, max_px: int) -> str:
     return f"{max(1, int(width * scale))}x{max(1, int(height * scale))}"
 
 
+def split_house_number(line: str | None) -> tuple[str | None, str | None]:
+    """(house number, street) of a Foursquare address line, with the number before or after the street."""
+    if not line:
+        return None, line
+    if m := _HOUSE_NUMBER.match(line):
+        return m.group(1), m.group(2)
+    if m := _HOUSE_NUMBER_AFTER.match(line):
+        return m.group(2).replace(" ", ""), m.group(1).strip()
+    return None, line
+
+
 def _parse_place(item: Mapping[str, Any]) -> Place | None:
     """One result of either API: fsq_place_id/fsq_id; top-level lat/lng or geocodes.main."""
     place_id = as_str(item.get("fsq_place_id")) or as_str(item.get("fsq_id"))
@@ -135,9 +149,7 @@ def _parse_place(item: Mapping[str, Any]) -> Place | None:
         lat, lng = as_float(main.get("latitude")), as_float(main.get("longitude"))
     location = as_dict(item.get("location"))
     line = as_str(location.get("address"))
-    house_number, street = None, line
-    if line and (m := _HOUSE_NUMBER.match(line)):
-        house_number, street = m.group(1), m.group(2)
+    house_number, street = split_house_number(line)
     categories = tuple(
         n for n in (as_str(as_dict(c).get("name")) for c in as_list(item.get("categories"))) if n
     )

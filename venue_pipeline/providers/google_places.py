@@ -59,6 +59,19 @@ PHOTO_HOSTS = frozenset(
         "lh6.googleusercontent.com",
     }
 )
+# The endpoint kind (ledger and cost key) each ID lookup calls, per API flavour: legacy geocodes with
+# Find Place and searches with Nearby Search; New does both with Text Search.
+ASK_ENDPOINTS: dict[str, dict[str, str]] = {
+    "new": {"search": "text_search", "geocode": "text_search"},
+    "legacy": {"search": "nearby_search", "geocode": "find_place"},
+}
+
+
+def ask_endpoint(api: str, method: str) -> str:
+    """The endpoint kind `geocode` or `search` really calls under `api` ('new' or 'legacy')."""
+    return ASK_ENDPOINTS[api][method]
+
+
 _PLACE_TYPES = frozenset({"establishment", "point_of_interest"})
 _NEW_PHOTO_NAME = re.compile(r"^places/[^/?#]+/photos/[^/?#]+$")
 
@@ -98,7 +111,7 @@ class GooglePlacesClient(HttpProviderClient):
         }
         if near is not None:
             params["locationbias"] = f"circle:{GEOCODE_BIAS_RADIUS_M}@{near[0]},{near[1]}"
-        payload = await self._call("find_place", "GET", LEGACY_FIND_PLACE_URL, params=params)
+        payload = await self._call(ask_endpoint("legacy", "geocode"), "GET", LEGACY_FIND_PLACE_URL, params=params)
         return _parse_legacy_places(self._object(payload, "find_place"), "candidates")
 
     async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:
@@ -112,13 +125,15 @@ class GooglePlacesClient(HttpProviderClient):
             "keyword": name,
             "key": self._api_key(),
         }
-        payload = await self._call("nearby_search", "GET", LEGACY_NEARBY_URL, params=params)
+        payload = await self._call(ask_endpoint("legacy", "search"), "GET", LEGACY_NEARBY_URL, params=params)
         return _parse_legacy_places(self._object(payload, "nearby_search"), "results")
 
     async def _new_text_search(
         self, text: str, bias: tuple[float, float, float] | None
     ) -> list[Place]:
-        body: dict[str, Any] = {"textQuery": text, "maxResultCount": SEARCH_LIMIT}
+        # pageSize: maxResultCount is deprecated for searchText ("Deprecated: Use page_size instead",
+        # https://developers.google.com/maps/documentation/places/web-service/reference/rest/v1/places/searchText)
+        body: dict[str, Any] = {"textQuery": text, "pageSize": SEARCH_LIMIT}
         if bias is not None:
             lat, lng, radius = bias
             body["locationBias"] = {

@@ -38,7 +38,8 @@ GOOGLE_LEGACY_STATUS: dict[str, ErrorType] = {
     "OVER_QUERY_LIMIT": ErrorType.RATE_LIMITED,
     "REQUEST_DENIED": ErrorType.AUTH_ERROR,
     "INVALID_REQUEST": ErrorType.BAD_REQUEST,
-    "UNKNOWN_ERROR": ErrorType.SERVER_ERROR,
+    # "Server-side error; trying again may be successful": a transient error the retry policy repeats.
+    "UNKNOWN_ERROR": ErrorType.SERVICE_UNAVAILABLE,
     "NOT_FOUND": ErrorType.NOT_FOUND,
 }
 # Google's RPC error body {"error": {"code", "status", "details"}} (Places API New).
@@ -52,7 +53,31 @@ GOOGLE_RPC_STATUS: dict[str, ErrorType] = {
     "DEADLINE_EXCEEDED": ErrorType.GATEWAY_TIMEOUT,
     "INTERNAL": ErrorType.SERVER_ERROR,
 }
-GOOGLE_INVALID_KEY_REASONS = frozenset({"API_KEY_INVALID"})
+# google.rpc.ErrorInfo reasons (domain googleapis.com, google/api/error_reason.proto) that are about the
+# key, the project or its billing, not about one resource: every later call with that key fails the same
+# way, so they are auth errors (they open the provider's per-run circuit), whatever the RPC status.
+GOOGLE_KEY_ERROR_REASONS = frozenset(
+    {
+        "API_KEY_INVALID",
+        "API_KEY_SERVICE_BLOCKED",
+        "API_KEY_HTTP_REFERRER_BLOCKED",
+        "API_KEY_IP_ADDRESS_BLOCKED",
+        "API_KEY_ANDROID_APP_BLOCKED",
+        "API_KEY_IOS_APP_BLOCKED",
+        "SERVICE_DISABLED",
+        "BILLING_DISABLED",
+        "CONSUMER_SUSPENDED",
+        "CONSUMER_INVALID",
+        "USER_PROJECT_DENIED",
+        "CREDENTIALS_MISSING",
+        "ACCESS_TOKEN_EXPIRED",
+        "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+        "ACCESS_TOKEN_TYPE_UNSUPPORTED",
+        "ACCOUNT_STATE_INVALID",
+        "GCP_SUSPENDED",
+    }
+)
+GOOGLE_INVALID_KEY_REASONS = GOOGLE_KEY_ERROR_REASONS  # the older name
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -112,10 +137,11 @@ def google_rpc_error_type(payload: Any) -> ErrorType | None:
     status = err.get("status")
     if not isinstance(status, str) or status not in GOOGLE_RPC_STATUS:
         return None
-    if status in {"PERMISSION_DENIED", "INVALID_ARGUMENT"}:
+    if status in {"PERMISSION_DENIED", "INVALID_ARGUMENT", "UNAUTHENTICATED"}:
         for detail in err.get("details") or ():
-            if isinstance(detail, Mapping) and detail.get("reason") in GOOGLE_INVALID_KEY_REASONS:
+            if isinstance(detail, Mapping) and detail.get("reason") in GOOGLE_KEY_ERROR_REASONS:
                 return ErrorType.AUTH_ERROR
+    # A PERMISSION_DENIED without a key/project reason is about the resource asked for (one photo): forbidden.
     return GOOGLE_RPC_STATUS[status]
 
 

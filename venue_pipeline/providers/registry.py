@@ -90,13 +90,18 @@ ASK_ENDPOINTS: dict[str, dict[str, str]] = {
     "here": {"search": "discover", "geocode": "geocode"},
     "geoapify": {"search": "places", "geocode": "geocode"},
     "foursquare": {"search": "search", "geocode": "geocode"},
-    "google_places": {"search": "text_search", "geocode": "text_search"},
+    "google_places": google_places.ASK_ENDPOINTS["new"],  # see ask_endpoint: legacy differs
 }
+
+
+def ask_endpoint(settings: ProviderSettings, method: str) -> str:
+    """The endpoint kind one ID lookup (`search` or `geocode`) really calls: Google's depends on the API
+    flavour (legacy geocodes with Find Place, not Text Search), so the client module says which."""
+    if settings.name == "google_places":
+        return google_places.ask_endpoint(settings.options.get("api", "new"), method)
+    return ASK_ENDPOINTS.get(settings.name, {}).get(method, method)
 
 
 def ask_cost(settings: ProviderSettings, method: str) -> float:
     """List price of one ID lookup (`search` or `geocode`) at this provider, for dry-run estimates."""
-    endpoint = ASK_ENDPOINTS.get(settings.name, {}).get(method, method)
-    if settings.name == "google_places" and settings.options.get("api") == "legacy" and method == "search":
-        endpoint = "nearby_search"
-    return float(settings.costs.get(endpoint, 0.0))
+    return float(settings.costs.get(ask_endpoint(settings, method), 0.0))

@@ -492,9 +492,12 @@ def search_text(ctx: Ctx) -> httpx.Response:
         return error_response(NEW, 400, "Invalid JSON payload received.")
     if not isinstance(body, dict) or not str(body.get("textQuery") or "").strip():
         return error_response(NEW, 400, "Empty text_query is not allowed.")
-    size = body.get("maxResultCount", body.get("pageSize", 20))
-    if not isinstance(size, int) or not 1 <= size <= 20:
-        return error_response(NEW, 400, "max_result_count must be between 1 and 20.")
+    # searchText documents pageSize; maxResultCount is deprecated and ignored when pageSize is given.
+    # 0 or absent means 20, above 20 is coerced to 20, negative is INVALID_ARGUMENT.
+    name, size = ("page_size", body["pageSize"]) if "pageSize" in body else ("max_result_count", body.get("maxResultCount", 0))
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return error_response(NEW, 400, f"{name} must be a non-negative integer.")
+    size = min(size or 20, 20)
     center: tuple[float, float] | None = None
     radius = 50_000.0
     circle = (body.get("locationBias") or {}).get("circle") if isinstance(body.get("locationBias"), dict) else None

@@ -141,9 +141,10 @@ def error(
         ),
         (
             error(403, {"message": "Your account cannot be authenticated.", "help": "..."}),
-            ErrorType.FORBIDDEN,
+            ErrorType.AUTH_ERROR,  # the account/key, not the file: every later call fails the same way
             403,
         ),
+        (error(403, {"message": "Access to this file is restricted."}), ErrorType.FORBIDDEN, 403),
         (error(413, {"message": "File size exceeds the limit"}), ErrorType.FILE_TOO_LARGE, 413),
         (
             error(429, {"message": "Too many requests"}, headers={"X-RateLimit-Reset": "1500"}),

@@ -138,9 +138,9 @@ def test_putting_the_same_path_twice_overwrites(sandbox: Sandbox) -> None:
     assert b.size == len(second)
 
 
-def test_a_key_the_account_refuses_is_forbidden_and_not_stored(sandbox: Sandbox) -> None:
+def test_a_key_the_account_refuses_is_an_auth_error_and_not_stored(sandbox: Sandbox) -> None:
     exc = fail(sandbox, jpeg((1, 2, 3)), key="invalid_" + KEY)
-    assert exc.error_type is ErrorType.FORBIDDEN and exc.status_code == 403
+    assert exc.error_type is ErrorType.AUTH_ERROR and exc.status_code == 403
     assert "cannot be authenticated" in exc.message
     assert "invalid_" + KEY not in str(exc)
     assert sandbox.imagekit_files == {} and sandbox.imagekit_upload_count(PATH) == 0
@@ -163,7 +163,7 @@ def test_a_blank_key_is_missing_before_any_request_and_an_empty_user_is_auth_err
         ("server_error", ErrorType.SERVER_ERROR, 500),
         ("service_unavailable", ErrorType.SERVICE_UNAVAILABLE, 503),
         ("unauthorized", ErrorType.AUTH_ERROR, 401),
-        ("forbidden", ErrorType.FORBIDDEN, 403),
+        ("forbidden", ErrorType.AUTH_ERROR, 403),  # ImageKit's 403 is "Your account cannot be authenticated."
         ("rate_limited", ErrorType.RATE_LIMITED, 429),
     ],
     ids=["500", "503", "401", "403", "429"],

@@ -142,3 +142,22 @@ def test_geocode_with_a_point_sends_ll_and_no_near(make_client):
     client, rec = make_client(FoursquareClient, json_response({"results": []}))
     run(client.geocode("Alexandra Tavern", near=(52.6325, 1.2754), locality="Norwich, United Kingdom"))
     assert rec.last.url.params["ll"] == "52.6325,1.2754" and "near" not in rec.last.url.params
+
+
+@pytest.mark.parametrize(
+    ("line", "house_number", "street"),
+    [
+        ("Oranienstraße 6", "6", "Oranienstraße"),
+        ("Hauptstraße 12a", "12a", "Hauptstraße"),
+        ("Kastanienallee 12-14", "12-14", "Kastanienallee"),
+        ("Unter den Linden 77", "77", "Unter den Linden"),
+        ("123 Main St", "123", "Main St"),
+        ("12 High Street", "12", "High Street"),
+        ("High Street", None, "High Street"),
+    ],
+)
+def test_house_number_before_or_after_the_street(make_client, line, house_number, street):
+    result = {**NEW_RESULT, "location": {"address": line, "locality": "Berlin"}}
+    client, _ = make_client(FoursquareClient, json_response({"results": [result]}))
+    (place,) = run(client.search("The Crown", 52.5, 13.4))
+    assert (place.house_number, place.street) == (house_number, street)

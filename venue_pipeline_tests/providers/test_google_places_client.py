@@ -54,7 +54,7 @@ def test_new_text_search_request_and_parse(make_client, ledger):
     assert req.headers["X-Goog-Api-Key"] == SECRET
     assert req.headers["X-Goog-FieldMask"] == "places.id,places.displayName,places.formattedAddress,places.location,places.types,places.addressComponents"
     body = json.loads(req.content)
-    assert body == {"textQuery": "The Crown", "maxResultCount": 10, "locationBias": {"circle": {"center": {"latitude": 51.5, "longitude": -0.12}, "radius": 300.0}}}
+    assert body == {"textQuery": "The Crown", "pageSize": 10, "locationBias": {"circle": {"center": {"latitude": 51.5, "longitude": -0.12}, "radius": 300.0}}}
     (call,) = ledger.calls
     assert (call.endpoint, call.cost, call.status_code) == ("text_search", 0.032, 200)
 
@@ -62,7 +62,7 @@ def test_new_text_search_request_and_parse(make_client, ledger):
 def test_new_geocode_without_near_has_no_bias_and_empty_answer(make_client):
     client, rec = make_client(GooglePlacesClient, json_response({}))
     assert run(client.geocode("12 High St, London")) == []
-    assert json.loads(rec.last.content) == {"textQuery": "12 High St, London", "maxResultCount": 10}
+    assert json.loads(rec.last.content) == {"textQuery": "12 High St, London", "pageSize": 10}
 
 
 def test_new_photos_have_stable_keys_and_no_secret(make_client):
@@ -143,7 +143,7 @@ def test_zero_results_is_an_empty_answer(make_client, ledger):
         ("OVER_QUERY_LIMIT", ErrorType.RATE_LIMITED, True),
         ("REQUEST_DENIED", ErrorType.AUTH_ERROR, False),
         ("INVALID_REQUEST", ErrorType.BAD_REQUEST, False),
-        ("UNKNOWN_ERROR", ErrorType.SERVER_ERROR, False),
+        ("UNKNOWN_ERROR", ErrorType.SERVICE_UNAVAILABLE, True),  # "trying again may be successful"
         ("NOT_FOUND", ErrorType.NOT_FOUND, False),
     ],
 )
@@ -162,7 +162,12 @@ def test_legacy_200_statuses_are_errors(make_client, ledger, status, expected, r
     ("code", "status", "reason", "expected"),
     [
         (429, "RESOURCE_EXHAUSTED", None, ErrorType.RATE_LIMITED),
-        (403, "PERMISSION_DENIED", "API_KEY_HTTP_REFERRER_BLOCKED", ErrorType.FORBIDDEN),
+        (403, "PERMISSION_DENIED", "API_KEY_HTTP_REFERRER_BLOCKED", ErrorType.AUTH_ERROR),
+        (403, "PERMISSION_DENIED", "API_KEY_SERVICE_BLOCKED", ErrorType.AUTH_ERROR),
+        (403, "PERMISSION_DENIED", "API_KEY_IP_ADDRESS_BLOCKED", ErrorType.AUTH_ERROR),
+        (403, "PERMISSION_DENIED", "SERVICE_DISABLED", ErrorType.AUTH_ERROR),
+        (403, "PERMISSION_DENIED", "BILLING_DISABLED", ErrorType.AUTH_ERROR),
+        (403, "PERMISSION_DENIED", None, ErrorType.FORBIDDEN),  # about the resource, not the key
         (403, "PERMISSION_DENIED", "API_KEY_INVALID", ErrorType.AUTH_ERROR),
         (400, "INVALID_ARGUMENT", "API_KEY_INVALID", ErrorType.AUTH_ERROR),
         (401, "UNAUTHENTICATED", None, ErrorType.AUTH_ERROR),
@@ -187,3 +192,36 @@ def test_quota_is_enforced_for_google_too(make_client, ledger):
         run(client.photos(PID))
     assert info.value.error_type is ErrorType.QUOTA_EXHAUSTED
     assert len(rec.requests) == 1 and len(ledger.calls) == 1
+
+
+def test_unknown_error_is_transient_and_retried_until_it_clears(make_client, ledger):
+    """Legacy UNKNOWN_ERROR: "server-side error; trying again may be successful"."""
+    flaky = json_response({"html_attributions": [], "results": [], "status": "UNKNOWN_ERROR"})
+    good = json_response({"html_attributions": [], "results": [], "status": "ZERO_RESULTS"})
+    client, rec = make_client(GooglePlacesClient, flaky, good, options={"api": "legacy"})
+    assert run(client.search("The Crown", 51.5, -0.12)) == []
+    assert len(rec.requests) == 2
+    assert [c.error_type for c in ledger.calls] == ["service_unavailable", None]
+    from venue_pipeline.core.errors import ErrorClass, classify
+
+    assert classify(ledger.calls[0].error_type) is ErrorClass.TRANSIENT
+
+
+@pytest.mark.parametrize(("api", "method"), [("new", "search"), ("new", "geocode"), ("legacy", "search"), ("legacy", "geocode")])
+def test_dry_run_cost_names_the_endpoint_the_client_calls(make_client, ledger, api, method):
+    from dataclasses import replace
+
+    from venue_pipeline.providers.registry import ask_cost, ask_endpoint, default_settings
+
+    empty = {"places": []} if api == "new" else {"candidates": [], "results": [], "status": "ZERO_RESULTS"}
+    client, _ = make_client(GooglePlacesClient, json_response(empty), options={"api": api})
+    if method == "search":
+        run(client.search("The Crown", 51.5, -0.12))
+    else:
+        run(client.geocode("The Crown, 12 High St, London"))
+    (call,) = ledger.calls
+    settings = replace(default_settings("google_places"), options={"api": api})
+    assert ask_endpoint(settings, method) == call.endpoint
+    assert ask_cost(settings, method) == client.cost(call.endpoint) == call.cost
+    if (api, method) == ("legacy", "geocode"):
+        assert call.endpoint == "find_place" and ask_cost(settings, method) == 0.017
