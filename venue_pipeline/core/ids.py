@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from venue_pipeline.core import consensus as cs
+from venue_pipeline.core.chooser import choose
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
 from venue_pipeline.core.ids_consensus import apply_consensus
-from venue_pipeline.core.chooser import choose
 from venue_pipeline.core.matching import MatchRecord
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.base import Place, ProviderClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Literal, Sequence
+from typing import Literal
 
 from rapidfuzz import fuzz
 
