@@ -67,6 +67,7 @@ _STATUS_TYPES: dict[int, ErrorType] = {
     401: ErrorType.AUTH_ERROR,
     403: ErrorType.FORBIDDEN,
     404: ErrorType.NOT_FOUND,
+    405: ErrorType.BAD_REQUEST,  # method not allowed: our request is wrong, retrying cannot help
     408: ErrorType.NETWORK_TIMEOUT,
     410: ErrorType.NOT_FOUND,
     413: ErrorType.FILE_TOO_LARGE,

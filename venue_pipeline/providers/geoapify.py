@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from venue_pipeline.providers.base import Place
+from venue_pipeline.providers.coords import lon_lat
 from venue_pipeline.providers.http import HttpProviderClient, as_dict, as_float, as_list, as_str
 
 GEOCODE_URL = "https://api.geoapify.com/v1/geocode/search"
@@ -36,15 +37,15 @@ class GeoapifyClient(HttpProviderClient):
             "apiKey": self._api_key(),
         }
         if near is not None:
-            params["bias"] = f"proximity:{near[1]},{near[0]}"  # Geoapify wants lon,lat
+            params["bias"] = f"proximity:{lon_lat(near[0], near[1])}"  # Geoapify wants lon,lat
         payload = await self._call("geocode", "GET", GEOCODE_URL, params=params)
         return self._parse(payload, "geocode")
 
     async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:
         params: dict[str, Any] = {
             "categories": PLACE_CATEGORIES,
-            "filter": f"circle:{lng},{lat},{int(radius_m)}",
-            "bias": f"proximity:{lng},{lat}",
+            "filter": f"circle:{lon_lat(lat, lng)},{int(radius_m)}",  # circle:lon,lat,radiusMeters
+            "bias": f"proximity:{lon_lat(lat, lng)}",
             "limit": SEARCH_LIMIT,
             "apiKey": self._api_key(),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from venue_pipeline.providers.base import Place
+from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,
     as_dict,
@@ -40,7 +41,7 @@ class HereClient(HttpProviderClient):
             return []
         params: dict[str, Any] = {"q": query, "limit": GEOCODE_LIMIT, "apiKey": self._api_key()}
         if near is not None:
-            params["at"] = f"{near[0]},{near[1]}"
+            params["at"] = lat_lng(near[0], near[1])  # {latitude},{longitude}
         payload = await self._call("geocode", "GET", GEOCODE_URL, params=params)
         return _parse_items(self._items(payload, "geocode"))
 
@@ -49,7 +50,7 @@ class HereClient(HttpProviderClient):
             return []
         params = {
             "q": name,
-            "in": f"circle:{lat},{lng};r={int(radius_m)}",
+            "in": f"circle:{lat_lng(lat, lng)};r={int(radius_m)}",
             "limit": SEARCH_LIMIT,
             "apiKey": self._api_key(),
         }
