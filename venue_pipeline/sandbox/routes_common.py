@@ -163,6 +163,8 @@ def error_response(
     if style == "here":
         if status == 401:
             return json_response({"error": "Unauthorized", "error_description": message or "apiKey invalid. apiKey not found."}, 401, headers)
+        if status == 429:  # HERE's API gateway form (GS7's own ErrorResponse is for 400/405/503)
+            return json_response({"error": "Too Many Requests", "error_description": message or "Rate limit for this service has been reached"}, 429, headers)
         rid = _request_id(style, status, msg)
         return json_response(
             {"status": status, "title": msg, "correlationId": rid, "requestId": f"REQ-{rid}", "cause": msg if status == 400 else None, "action": ""},
@@ -236,7 +238,7 @@ def fault_response(fault: Fault, r: Route, ctx: Ctx) -> httpx.Response:
         raise httpx.ConnectTimeout("sandbox: injected connect timeout", request=request)
     if fault.status is not None:
         messages = {
-            "here": {429: "Too Many Requests: Request quota has been exceeded"},
+            "here": {429: "Rate limit for this service has been reached"},
             "geoapify": {429: "Quota exceeded", 500: "Request failed, please try again later", 401: "Invalid apiKey"},
             "foursquare": {401: "Invalid request token.", 404: "Invalid venue specified", 500: "Server error, please retry later"},
             "google_legacy": {429: "You have exceeded your rate-limit for this API.", 401: "The provided API key is invalid.", 403: "This API project is not authorized to use this API."},

@@ -29,7 +29,20 @@ def _auth(ctx: Ctx) -> httpx.Response | None:
     return None
 
 
-def _properties(place: SimPlace, distance: float | None, *, text: str | None, score: float | None) -> dict[str, Any]:
+_DATASOURCE = {
+    "sourcename": "openstreetmap",
+    "attribution": "© OpenStreetMap contributors",
+    "license": "Open Database License",
+    "url": "https://www.openstreetmap.org/copyright",
+}
+
+
+def _properties(
+    place: SimPlace, distance: float | None, *, text: str | None, score: float | None, geocode: bool = False
+) -> dict[str, Any]:
+    """Properties as Geoapify documents them: Places / Place Details carry `categories[]`, `details[]` and
+    `datasource.raw`; a geocoding result carries one `category` string and a `datasource` without raw
+    (GeocodingResult in forward_geocoding.yaml)."""
     a = place.address
     line2 = f"{a.line1}, {a.city}, {a.postcode}, {a.country}"
     props: dict[str, Any] = {}
@@ -54,14 +67,14 @@ def _properties(place: SimPlace, distance: float | None, *, text: str | None, sc
             "plus_code": None,
         }
     )
-    if not place.is_address:
+    if geocode:
+        props["datasource"] = dict(_DATASOURCE)
+        props["category"] = CATEGORIES["address" if place.is_address else place.category].geoapify[-1]
+    elif not place.is_address:
         props["categories"] = list(CATEGORIES[place.category].geoapify)
         props["details"] = []
         props["datasource"] = {
-            "sourcename": "openstreetmap",
-            "attribution": "© OpenStreetMap contributors",
-            "license": "Open Database License",
-            "url": "https://www.openstreetmap.org/copyright",
+            **_DATASOURCE,
             "raw": {"name": place.name, "amenity": place.category, "osm_id": int(place.place_id[40:52], 16), "osm_type": "n"},
         }
     if distance is not None:
@@ -112,6 +125,17 @@ def _circle(value: str | None) -> tuple[float, float, float] | None:
     return lat, lon, r
 
 
+def _rect(value: str | None) -> tuple[float, float, float, float] | None:
+    """'rect:lon1,lat1,lon2,lat2' (two opposite corners, in any order) to (south, west, north, east)."""
+    if not value or not value.startswith("rect:"):
+        return None
+    try:
+        lon1, lat1, lon2, lat2 = (float(x) for x in value[len("rect:") :].split(","))
+    except ValueError:
+        return None
+    return min(lat1, lat2), min(lon1, lon2), max(lat1, lat2), max(lon1, lon2)
+
+
 def _parsed(text: str) -> dict[str, Any]:
     parsed: dict[str, Any] = {}
     m = _UK_POSTCODE.search(text)
@@ -146,7 +170,7 @@ def geocode_search(ctx: Ctx) -> httpx.Response:
         near = (circle[0], circle[1])
     hits = ctx.world.geocode("geoapify", text, limit, near=near, max_distance_m=circle[2] if circle else None)
     query = {"text": text, "parsed": _parsed(text)}
-    rows = [(p, _properties(p, d if near else None, text=text, score=ctx.world.match_score(text, p))) for p, d in hits]
+    rows = [(p, _properties(p, d if near else None, text=text, score=ctx.world.match_score(text, p), geocode=True)) for p, d in hits]
     if fmt == "json":
         results = []
         for place, props in rows:
@@ -162,9 +186,13 @@ def places(ctx: Ctx) -> httpx.Response:
     if not categories:
         return error_response(STYLE, 400, '"categories" is required')
     circle = _circle(ctx.param("filter"))
+    rect = _rect(ctx.param("filter"))
     bias = _proximity(ctx.param("bias"))
+    if rect is not None:  # searched as the circle around the rectangle, then cut to it (a hard filter)
+        south, west, north, east = rect
+        circle = ((south + north) / 2, (west + east) / 2, haversine_m(south, west, north, east) / 2 + 1)
     if ctx.param("filter") and circle is None:
-        return error_response(STYLE, 400, '"filter" is invalid; the sandbox supports circle:lon,lat,radiusMeters')
+        return error_response(STYLE, 400, '"filter" is invalid; the sandbox supports circle:lon,lat,radiusMeters and rect:lon1,lat1,lon2,lat2')
     if circle is None and bias is None:
         return error_response(STYLE, 400, 'Either "filter" or "bias" is required')
     limit = parse_int(ctx.param("limit"), 20)
@@ -174,6 +202,8 @@ def places(ctx: Ctx) -> httpx.Response:
     lat, lng, radius = circle if circle else (bias[0], bias[1], 5000.0)  # type: ignore[index]
     cats = [c.strip() for c in categories.split(",") if c.strip()]
     hits = ctx.world.search("geoapify", ctx.param("name"), lat, lng, radius, offset + limit, sort="distance", categories=cats)
+    if rect is not None:
+        hits = [(p, d) for p, d in hits if rect[0] <= p.lat <= rect[2] and rect[1] <= p.lng <= rect[3]]
     hits = hits[offset:]
     ref = bias or (lat, lng)
     features = [_feature(p, _properties(p, haversine_m(ref[0], ref[1], p.lat, p.lng), text=None, score=None)) for p, _ in hits]

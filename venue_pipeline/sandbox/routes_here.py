@@ -74,6 +74,9 @@ def item(place: SimPlace, distance: float | None = None, *, score: float | None 
     out["address"] = address
     out["position"] = {"lat": place.lat, "lng": place.lng}
     out["access"] = [{"lat": round(place.lat + 0.00003, 6), "lng": round(place.lng - 0.00004, 6)}]
+    if place.is_address:  # HERE OpenAPI: "place typed results have no mapView"; address results have one
+        d = 0.0009
+        out["mapView"] = {"west": round(place.lng - d, 5), "south": round(place.lat - d, 5), "east": round(place.lng + d, 5), "north": round(place.lat + d, 5)}
     if distance is not None:
         out["distance"] = int(round(distance))
     if not place.is_address:
