@@ -18,6 +18,7 @@ from venue_pipeline.cdn.imagekit import ImageKitStore
 from venue_pipeline.cdn.local import LocalImageStore
 from venue_pipeline.core.download import redact_httpx_logs
 from venue_pipeline.providers.base import ProviderClient, ProviderSettings
+from venue_pipeline.providers.config import UNSET, ProviderLimitsConfig, display_url, resolve_provider_config
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, build_clients, default_settings
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox
 from venue_pipeline.sandbox.faults import FaultConfig
@@ -72,15 +73,42 @@ class Settings:
     foursquare_api: str = "places"
     sandbox_rate_scale: float = 20.0
     sandbox_fill_keys: bool = True
-    quotas: dict[str, int | None] = field(default_factory=dict)
+    # Limits and endpoints (providers/config.py): an entry here wins over the environment
+    # (<PROVIDER>_RATE_PER_SECOND, _DAILY_QUOTA, _BASE_URL), which wins over the plan preset.
+    # plan: paid or free; empty: VENUE_PROVIDER_PLAN, else paid. quotas: None is "no cap"; a missing entry
+    # falls through. base_urls are honoured in live mode only (the sandbox routes by the real hosts).
+    quotas: dict[str, int | str | None] = field(default_factory=dict)
+    plan: str = ""
+    rates: dict[str, float | None] = field(default_factory=dict)
+    base_urls: dict[str, str | None] = field(default_factory=dict)
 
-    def provider_settings(self) -> list[ProviderSettings]:
-        """Per-provider settings: defaults, the selected API flavour, and the key (a sandbox key in sandbox mode)."""
-        out = []
+    def provider_limits(self) -> dict[str, ProviderLimitsConfig]:
+        """Each provider's plan, rate, daily quota and base URL as configured (validated; before sandbox scaling)."""
+        out = {}
         for name in self.providers:
             if name not in PROVIDER_CLASSES:
                 raise ValueError(f"unknown provider {name!r}; known: {sorted(PROVIDER_CLASSES)}")
-            base = default_settings(name)
+            out[name] = resolve_provider_config(
+                name,
+                plan=self.plan or None,
+                rate_per_second=self.rates.get(name),
+                daily_quota=self.quotas[name] if name in self.quotas else UNSET,
+                base_url=self.base_urls.get(name),
+            )
+        return out
+
+    def endpoint_in_force(self, name: str, conf: ProviderLimitsConfig) -> str:
+        """Where this provider's calls go, safe to show (no userinfo or query): for run metadata."""
+        if self.provider_mode != "live":
+            return f"sandbox {display_url(self.sandbox_url)}" if self.sandbox_url else "sandbox (in-process)"
+        return display_url(conf.base_url) if conf.base_url else "provider default"
+
+    def provider_settings(self) -> list[ProviderSettings]:
+        """Per-provider settings: plan limits (or configured ones), the selected API flavour, the base URL
+        (live mode) and the key (a sandbox key in sandbox mode)."""
+        out = []
+        for name, conf in self.provider_limits().items():
+            base = default_settings(name, plan=conf.plan)
             key = self.api_keys.get(name)
             if not key and self.provider_mode == "sandbox" and self.sandbox_fill_keys:
                 key = SANDBOX_KEY
@@ -89,7 +117,7 @@ class Settings:
                 options["api"] = self.google_api
             if name == "foursquare":
                 options["api"] = self.foursquare_api
-            rate = base.rate_per_second
+            rate = conf.rate_per_second
             if self.provider_mode == "sandbox" and not self.sandbox_url:
                 rate *= self.sandbox_rate_scale  # the simulator is in-process: don't wait real-world seconds
             out.append(
@@ -98,10 +126,11 @@ class Settings:
                     api_key=key or None,
                     enabled=base.enabled,
                     rate_per_second=rate,
-                    daily_quota=self.quotas.get(name, base.daily_quota),
+                    daily_quota=conf.daily_quota,
                     timeout_s=base.timeout_s,
                     costs=base.costs,
                     options=options,
+                    base_url=conf.base_url if self.provider_mode == "live" else None,
                 )
             )
         return out

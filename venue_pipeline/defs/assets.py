@@ -11,6 +11,7 @@ from venue_pipeline.core.report import build_report
 from venue_pipeline.defs.metadata import (
     discovery_metadata,
     ids_metadata,
+    limits_metadata,
     report_metadata,
     retry_metadata,
     upload_metadata,
@@ -127,7 +128,8 @@ def provider_ids(
             run_id=context.run_id,
         ),
     )
-    return dg.MaterializeResult(metadata=ids_metadata(summary, provider_apis.quotas()))
+    quotas = {name: conf.daily_quota for name, conf in settings.provider_limits().items()}
+    return dg.MaterializeResult(metadata={**ids_metadata(summary, quotas), **limits_metadata(settings)})
 
 
 @dg.asset(**CITY_ASSET, deps=[provider_ids], pool="provider_api")
@@ -155,7 +157,7 @@ def discovered_photos(
             run_id=context.run_id,
         ),
     )
-    return dg.MaterializeResult(metadata=discovery_metadata(summary))
+    return dg.MaterializeResult(metadata={**discovery_metadata(summary), **limits_metadata(settings)})
 
 
 @dg.asset(**CITY_ASSET, deps=[discovered_photos], pool="image_upload")
@@ -173,9 +175,9 @@ def uploaded_images(
         retried = per_city(
             context, lambda city: run_retries(settings, city=city, run_id=context.run_id, **selection)
         )
-        return dg.MaterializeResult(metadata=retry_metadata(retried))
+        return dg.MaterializeResult(metadata={**retry_metadata(retried), **limits_metadata(settings)})
     summary = per_city(context, lambda city: run_uploads(settings, city, run_id=context.run_id, **selection))
-    return dg.MaterializeResult(metadata=upload_metadata(summary, settings))
+    return dg.MaterializeResult(metadata={**upload_metadata(summary, settings), **limits_metadata(settings)})
 
 
 @dg.asset(deps=[uploaded_images], group_name=GROUP, kinds={"python", "sql"}, pool="image_upload")

@@ -76,6 +76,30 @@ def _consensus_table(counts: Mapping[str, int]) -> dg.TableMetadataValue:
     return _per_provider({status: {p: c.get(status, 0) for p, c in per.items()} for status in CONSENSUS_STATUSES})
 
 
+def limits_metadata(settings: Settings) -> dict[str, Any]:
+    """The limits in force per provider: plan, pacing, daily quota, where calls go and what set each value.
+
+    rate_per_second is the pacing used (the in-process sandbox runs 20x faster than configured); base_url is
+    shown without userinfo or query; no key is read here.
+    """
+    limits = settings.provider_limits()
+    paced = {p.name: p.rate_per_second for p in settings.provider_settings()}
+    rows = [
+        {
+            "provider": name,
+            "plan": conf.plan,
+            "rate_per_second": round(paced[name], 3),
+            "configured_rate": round(conf.rate_per_second, 3),
+            "daily_quota": "none" if conf.daily_quota is None else str(conf.daily_quota),
+            "base_url": settings.endpoint_in_force(name, conf),
+            "set_by": f"rate: {conf.rate_source}; quota: {conf.quota_source}; url: {conf.base_url_source}",
+        }
+        for name, conf in limits.items()
+    ]
+    columns = ["provider", "plan", "rate_per_second", "configured_rate", "daily_quota", "base_url", "set_by"]
+    return {"provider_limits": table(rows, columns)}
+
+
 def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, Any]:
     notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
     return {
@@ -102,7 +126,7 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
                     "calls": s.calls,
                     "would_ask (dry run)": s.would_ask,
                     "cost_usd": s.cost,
-                    "daily_quota": {p: q if q else "none" for p, q in quotas.items()},
+                    "daily_quota": {p: "none" if q is None else q for p, q in quotas.items()},
                 }
             )
         ),

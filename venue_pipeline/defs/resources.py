@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from venue_pipeline.config import default_db_url, default_image_dir
-from venue_pipeline.providers.registry import default_settings
+from venue_pipeline.providers.config import UNSET, resolve_provider_config
 from venue_pipeline.services import KEY_ENV, PROVIDERS, Settings
 from venue_pipeline.store.db import session_scope
 
@@ -32,6 +32,14 @@ class VenueStore(dg.ConfigurableResource):
     def session(self) -> Iterator[Session]:
         with session_scope(self.url) as session:
             yield session
+
+
+_RATE_DOC = "{p} calls per second (a positive number); empty: {p}_RATE_PER_SECOND, else the plan's."
+_QUOTA_DOC = "{p} calls a day: a whole number, or 'none' for no cap; empty: {p}_DAILY_QUOTA, else the plan's."
+_BASE_DOC = (
+    "Live mode: an http(s) base replacing scheme and host of every {p} API URL, paths kept (a proxy, a "
+    "regional endpoint, a recorded server); empty: {p}_BASE_URL, else the provider's hosts."
+)
 
 
 class ProviderApis(dg.ConfigurableResource):
@@ -62,6 +70,28 @@ class ProviderApis(dg.ConfigurableResource):
     google_api: str = Field(default="new", description="Google Places API flavour: new or legacy.")
     foursquare_api: str = Field(default="places", description="Foursquare host: places (current) or v3.")
 
+    # Limits and endpoints (providers/config.py). Empty fields are read from the environment when the run
+    # starts (<PROVIDER>_RATE_PER_SECOND, _DAILY_QUOTA, _BASE_URL, VENUE_PROVIDER_PLAN), else the plan preset.
+    plan: str = Field(
+        default="",
+        description="Limit preset: paid (each provider's published paid plan) or free (the original free-tier "
+        "numbers: Foursquare 1/s and 500 a day, Geoapify 5/s and 3,000 a day); empty: VENUE_PROVIDER_PLAN, else paid.",
+    )
+    here_rate_per_second: float | None = Field(default=None, description=_RATE_DOC.format(p="HERE"))
+    here_daily_quota: str = Field(default="", description=_QUOTA_DOC.format(p="HERE"))
+    here_base_url: str = Field(default="", description=_BASE_DOC.format(p="HERE"))
+    geoapify_rate_per_second: float | None = Field(default=None, description=_RATE_DOC.format(p="GEOAPIFY"))
+    geoapify_daily_quota: str = Field(default="", description=_QUOTA_DOC.format(p="GEOAPIFY"))
+    geoapify_base_url: str = Field(default="", description=_BASE_DOC.format(p="GEOAPIFY"))
+    foursquare_rate_per_second: float | None = Field(default=None, description=_RATE_DOC.format(p="FOURSQUARE"))
+    foursquare_daily_quota: str = Field(default="", description=_QUOTA_DOC.format(p="FOURSQUARE"))
+    foursquare_base_url: str = Field(default="", description=_BASE_DOC.format(p="FOURSQUARE"))
+    google_places_rate_per_second: float | None = Field(
+        default=None, description=_RATE_DOC.format(p="GOOGLE_PLACES")
+    )
+    google_places_daily_quota: str = Field(default="", description=_QUOTA_DOC.format(p="GOOGLE_PLACES"))
+    google_places_base_url: str = Field(default="", description=_BASE_DOC.format(p="GOOGLE_PLACES"))
+
     def api_keys(self) -> dict[str, str | None]:
         return {
             "here": self.here_api_key,
@@ -70,8 +100,28 @@ class ProviderApis(dg.ConfigurableResource):
             "google_places": self.google_places_api_key,
         }
 
+    def limit_settings(self) -> dict[str, object]:
+        """The Settings fields for limits and endpoints: only what this resource sets (the rest falls through)."""
+        quotas = {p: getattr(self, f"{p}_daily_quota") for p in PROVIDERS if getattr(self, f"{p}_daily_quota").strip()}
+        return {
+            "plan": self.plan,
+            "rates": {p: getattr(self, f"{p}_rate_per_second") for p in PROVIDERS},
+            "quotas": quotas,
+            "base_urls": {p: getattr(self, f"{p}_base_url") or None for p in PROVIDERS},
+        }
+
     def quotas(self) -> dict[str, int | None]:
-        return {name: default_settings(name).daily_quota for name in PROVIDERS}
+        """Each provider's daily quota in force (None: no cap), for the report's quota-use column."""
+        kw = self.limit_settings()
+        return {
+            p: resolve_provider_config(
+                p,
+                plan=kw["plan"] or None,  # type: ignore[arg-type]
+                rate_per_second=kw["rates"][p],  # type: ignore[index]
+                daily_quota=kw["quotas"].get(p, UNSET),  # type: ignore[attr-defined]
+            ).daily_quota
+            for p in PROVIDERS
+        }
 
 
 class ImageCdn(dg.ConfigurableResource):
@@ -103,6 +153,7 @@ def settings_for(store: VenueStore, apis: ProviderApis, cdn: ImageCdn) -> Settin
         imagekit_folder=cdn.imagekit_folder,
         google_api=apis.google_api,
         foursquare_api=apis.foursquare_api,
+        **apis.limit_settings(),  # type: ignore[arg-type]
     )
 
 

@@ -6,8 +6,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Mapping, Protocol
+from urllib.parse import urlsplit
 
 import httpx
+
+from venue_pipeline.core.download import redact_httpx_logs
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
 
@@ -75,6 +78,21 @@ class ProviderSettings:
     timeout_s: float = 10.0
     costs: Mapping[str, float] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    # Replaces scheme and host of every API URL the client builds, keeping the path (live mode only; an egress
+    # proxy, a regional endpoint, a recorded server). None: the provider's own hosts. providers/config.py.
+    base_url: str | None = None
+
+    def api_url(self, url: str) -> str:
+        """`url` as this provider's configuration wants it sent: rebased on base_url when one is set."""
+        return rebase(url, self.base_url)
+
+
+def rebase(url: str, base_url: str | None) -> str:
+    """`url` with its scheme and host replaced by `base_url` (whose path becomes a prefix); unchanged without one."""
+    if not base_url:
+        return url
+    parts = urlsplit(url)
+    return base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 class ProviderClient(ABC):
@@ -85,6 +103,9 @@ class ProviderClient(ABC):
     photo_hosts: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient, ledger: CallLedger) -> None:
+        # Building any client installs (once) the filter that keeps keys in URLs out of httpx's log records, so
+        # no code path that can send a request with a key can log it, whoever built the client.
+        redact_httpx_logs()
         self.settings = settings
         self.http = http
         self.ledger = ledger

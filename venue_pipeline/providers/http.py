@@ -207,6 +207,7 @@ class HttpProviderClient(ProviderClient):
         json: Any = None,
     ) -> Any:
         """Sends one logical request (up to MAX_ATTEMPTS HTTP attempts) and returns its parsed JSON."""
+        url = self.settings.api_url(url)  # the configured base URL (providers/config.py), if any
         retrying = AsyncRetrying(
             stop=stop_after_attempt(MAX_ATTEMPTS),
             wait=self._wait,

@@ -20,13 +20,44 @@ class Limits:
     daily_quota: int | None = None
 
 
-# Free-tier / seeded limits from the original system (original_system.md §1.3).
-DEFAULT_LIMITS: dict[str, Limits] = {
+# Plan presets (VENUE_PROVIDER_PLAN). Each number is a ceiling we pace ourselves under; a provider that
+# throttles anyway answers 429 (with Retry-After), which pauses every task of that provider and is retried.
+PLANS: tuple[str, ...] = ("paid", "free")
+DEFAULT_PLAN = "paid"
+
+# The free-tier / seeded limits of the original system (original_system.md §1.3), kept as the "free" preset.
+FREE_LIMITS: dict[str, Limits] = {
     "here": Limits(rate_per_second=10.0, daily_quota=None),
     "geoapify": Limits(rate_per_second=5.0, daily_quota=3000),
     "foursquare": Limits(rate_per_second=1.0, daily_quota=500),
     "google_places": Limits(rate_per_second=50.0, daily_quota=None),
 }
+
+# What each provider publishes for its paid (pay-as-you-go / entry paid) plan:
+PAID_LIMITS: dict[str, Limits] = {
+    # HERE Base Plan (pay as you go): no RPS or daily cap is published on the public pages (the Base Plan
+    # price list is customer-confidential; docs.here.com/policies/docs/limits-and-quotas only says an
+    # exceeded quota answers 429/503). We keep the original 10/s and no daily cap. (The free Limited Plan is
+    # stricter: 5 RPS for geocode and discover/search and 1,000 requests a day,
+    # www.here.com/get-started/pricing/limited-plan-restrictions.)
+    "here": Limits(rate_per_second=10.0, daily_quota=None),
+    # Geoapify "API 10", the smallest paid plan: 12 requests/s and 10,000 credits a day (www.geoapify.com/pricing;
+    # read via the API Evangelist summary of that page). Our geocode call is 1 credit and a Places call with
+    # limit=20 is 1 credit (1 per 20 results), so credits = calls.
+    "geoapify": Limits(rate_per_second=12.0, daily_quota=10000),
+    # Foursquare Places API: 50 QPS across all endpoints for Pay-as-you-Go & Sandbox customers (100 for
+    # Enterprise), no daily cap: usage is billed per call
+    # (docs.foursquare.com/fsq-developers-places/reference/rate-limits, updated 2026-02-12).
+    "foursquare": Limits(rate_per_second=50.0, daily_quota=None),
+    # Google Places API (New): a per-minute quota per API method per Cloud project, its value shown and raised
+    # in the Cloud console (developers.google.com/maps/documentation/places/web-service/usage-and-billing);
+    # no fixed default is published there, and daily caps are optional, set by the project. We keep the
+    # original 50/s (3,000 QPM); set GOOGLE_PLACES_RATE_PER_SECOND to your project's QPM / 60.
+    "google_places": Limits(rate_per_second=50.0, daily_quota=None),
+}
+
+PLAN_LIMITS: dict[str, dict[str, Limits]] = {"paid": PAID_LIMITS, "free": FREE_LIMITS}
+DEFAULT_LIMITS: dict[str, Limits] = PLAN_LIMITS[DEFAULT_PLAN]
 
 
 def _bucket(rate_per_second: float) -> AsyncLimiter:

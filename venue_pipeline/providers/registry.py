@@ -11,7 +11,8 @@ import httpx
 
 from venue_pipeline.providers import foursquare, geoapify, google_places, here
 from venue_pipeline.providers.base import CallLedger, ProviderClient, ProviderSettings
-from venue_pipeline.providers.limits import DEFAULT_LIMITS
+from venue_pipeline.providers.config import resolve_provider_config
+from venue_pipeline.providers.limits import DEFAULT_PLAN, PLAN_LIMITS
 
 PROVIDER_CLASSES: dict[str, type[ProviderClient]] = {
     "here": here.HereClient,
@@ -34,11 +35,11 @@ API_KEY_ENV: dict[str, str] = {
 DEFAULT_TIMEOUT_S = 10.0
 
 
-def default_settings(name: str, *, api_key: str | None = None) -> ProviderSettings:
-    """The provider's default limits and list-price costs (original_system.md §1.3)."""
+def default_settings(name: str, *, api_key: str | None = None, plan: str = DEFAULT_PLAN) -> ProviderSettings:
+    """The provider's limits under a plan preset (providers/limits.py) and list-price costs; no environment read."""
     if name not in PROVIDER_CLASSES:
         raise KeyError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_CLASSES)}")
-    limits = DEFAULT_LIMITS[name]
+    limits = PLAN_LIMITS[plan][name]
     return ProviderSettings(
         name=name,
         api_key=api_key,
@@ -52,12 +53,22 @@ def default_settings(name: str, *, api_key: str | None = None) -> ProviderSettin
 def settings_from_env(
     names: Iterable[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> list[ProviderSettings]:
-    """Default settings with each key read from its environment variable (for the CLI and dry runs)."""
+    """Settings from the environment: each key, and the plan, rate, daily quota and base URL
+    (VENUE_PROVIDER_PLAN, <PROVIDER>_RATE_PER_SECOND, _DAILY_QUOTA, _BASE_URL; providers/config.py)."""
     env = os.environ if environ is None else environ
-    return [
-        replace(default_settings(n), api_key=env.get(API_KEY_ENV[n]) or None)
-        for n in (names or PROVIDER_CLASSES)
-    ]
+    out = []
+    for n in names or PROVIDER_CLASSES:
+        conf = resolve_provider_config(n, environ=env)
+        out.append(
+            replace(
+                default_settings(n, plan=conf.plan),
+                api_key=env.get(API_KEY_ENV[n]) or None,
+                rate_per_second=conf.rate_per_second,
+                daily_quota=conf.daily_quota,
+                base_url=conf.base_url,
+            )
+        )
+    return out
 
 
 def build_clients(

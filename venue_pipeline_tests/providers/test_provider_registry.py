@@ -21,10 +21,13 @@ from venue_pipeline.providers.registry import (
 
 def test_default_settings_hold_the_documented_limits_and_costs():
     assert set(PROVIDER_CLASSES) == {"here", "geoapify", "foursquare", "google_places"}
-    fsq = default_settings("foursquare")
-    assert (fsq.rate_per_second, fsq.daily_quota) == (1.0, 500)
-    geo = default_settings("geoapify")
-    assert (geo.rate_per_second, geo.daily_quota) == (5.0, 3000)
+    fsq = default_settings("foursquare")  # the paid plan by default: 50 QPS, billed per call, no daily cap
+    assert (fsq.rate_per_second, fsq.daily_quota) == (50.0, None)
+    geo = default_settings("geoapify")  # Geoapify "API 10": 12 req/s, 10,000 credits a day
+    assert (geo.rate_per_second, geo.daily_quota) == (12.0, 10000)
+    free_fsq, free_geo = default_settings("foursquare", plan="free"), default_settings("geoapify", plan="free")
+    assert (free_fsq.rate_per_second, free_fsq.daily_quota) == (1.0, 500)  # the original free-tier seed
+    assert (free_geo.rate_per_second, free_geo.daily_quota) == (5.0, 3000)
     assert default_settings("here").daily_quota is None
     google = default_settings("google_places")
     assert google.rate_per_second == 50.0 and google.daily_quota is None
