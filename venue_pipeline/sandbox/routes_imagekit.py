@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from PIL import Image, UnidentifiedImageError
 
-from venue_pipeline.sandbox.routes_common import Ctx, Route, error_response, json_response, route
+from venue_pipeline.sandbox.routes_common import Ctx, Route, error_response, json_response, parse_int, route
 
 STYLE = "imagekit"
 UPLOAD_HOST = "upload.imagekit.io"
@@ -242,7 +242,46 @@ def details(ctx: Ctx) -> httpx.Response:
     return json_response(_file_json(ctx.sandbox.imagekit_id, stored))
 
 
+_NAME_QUERY = re.compile(r'^\s*name\s*=\s*"(?P<name>[^"]*)"\s*$')
+
+
+def list_files(ctx: Ctx) -> httpx.Response:
+    """List & search files: a JSON array of File objects (key `thumbnail`, not `thumbnailUrl`), filtered by
+    `path` (the folder, not its subfolders), `type`, `fileType` and a `name = "..."` searchQuery."""
+    folder = ctx.param("path")
+    query = ctx.param("searchQuery")
+    wanted_name: str | None = None
+    if query:
+        m = _NAME_QUERY.match(query)
+        if m is None:
+            return error_response(STYLE, 400, "Your request contains invalid syntax for the searchQuery parameter.")
+        wanted_name = m.group("name")
+    kind = ctx.param("type", "file")
+    if kind not in {"file", "file-version", "folder", "all"}:
+        return error_response(STYLE, 400, "Invalid type parameter.")
+    limit, skip = parse_int(ctx.param("limit"), 1000), parse_int(ctx.param("skip"), 0)
+    if limit is None or skip is None or not 1 <= limit <= 1000 or skip < 0:
+        return error_response(STYLE, 400, "Invalid limit or skip parameter.")
+    file_type = ctx.param("fileType", "all")
+    out = []
+    for f in sorted(ctx.sandbox.imagekit_files.values(), key=lambda f: f.file_path):
+        parent = f.file_path.rsplit("/", 1)[0] + "/"
+        if folder and parent != _folder(folder):
+            continue
+        if wanted_name is not None and f.name != wanted_name:
+            continue
+        if kind == "folder" or (file_type != "all" and f.file_type != file_type):
+            continue
+        item = _file_json(ctx.sandbox.imagekit_id, f)
+        item["thumbnail"] = item.pop("thumbnailUrl")
+        item.pop("extensionStatus", None)
+        out.append({"type": "file", "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-01T00:00:00.000Z",
+                    "customCoordinates": None, "customMetadata": {}, "hasAlpha": False, "mime": f.mime, **item})
+    return json_response(out[skip : skip + limit])
+
+
 ROUTES: list[Route] = [
+    route(API_HOST, "GET", r"^/v1/files$", "imagekit", "list_files", STYLE, list_files, _auth),
     route(UPLOAD_HOST, "POST", r"^/api/v1/files/upload$", "imagekit", "upload", STYLE, upload, _auth, upload_key),
     route(API_HOST, "GET", r"^/v1/files/(?P<id>[0-9a-f]+)/details$", "imagekit", "details", STYLE, details, _auth),
     route(API_HOST, "DELETE", r"^/v1/files/(?P<id>[0-9a-f]+)$", "imagekit", "details", STYLE, delete, _auth),
