@@ -92,7 +92,7 @@ class Settings:
                 name,
                 plan=self.plan or None,
                 rate_per_second=self.rates.get(name),
-                daily_quota=self.quotas[name] if name in self.quotas else UNSET,
+                daily_quota=self.quotas.get(name, UNSET),
                 base_url=self.base_urls.get(name),
             )
         return out

@@ -57,7 +57,7 @@ def parse_plan(value: str | None, source: str = PLAN_ENV) -> str:
     return plan
 
 
-def parse_rate(value: str | float | int, source: str) -> float:
+def parse_rate(value: str | float, source: str) -> float:
     """Calls per second: a positive, finite number (fractions allowed: 0.5 = one call every 2 s)."""
     try:
         rate = float(str(value).strip()) if not isinstance(value, (int, float)) else float(value)

@@ -9,8 +9,17 @@ import httpx
 import pytest
 
 from venue_pipeline.defs.metadata import limits_metadata
-from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore, settings_for
-from venue_pipeline.providers.config import ProviderConfigError, rebase, resolve_provider_config
+from venue_pipeline.defs.resources import (
+    ImageCdn,
+    ProviderApis,
+    VenueStore,
+    settings_for,
+)
+from venue_pipeline.providers.config import (
+    ProviderConfigError,
+    rebase,
+    resolve_provider_config,
+)
 from venue_pipeline.providers.here import HereClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import default_settings, settings_from_env
