@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json as jsonlib
 import logging
 import time
@@ -19,6 +20,8 @@ from venue_pipeline.providers.limits import ProviderLimiter
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# Errors that mean the key or account is refused: every later call would fail the same way.
+AUTH_FAILURES: frozenset[ErrorType] = frozenset({ErrorType.AUTH_ERROR, ErrorType.MISSING_API_KEY})
 RETRYABLE: frozenset[ErrorType] = frozenset(
     {
         ErrorType.RATE_LIMITED,
@@ -171,6 +174,12 @@ class HttpProviderClient(ProviderClient):
             daily_quota=settings.daily_quota,
             ledger=ledger,
         )
+        # A refused key fails every call alike, so the first HTTP attempt is a probe: the others wait
+        # for its answer, and after an auth failure no request is sent again by this client.
+        self._auth_failure: ProviderError | None = None
+        self._probe: asyncio.Event | None = None
+        self._probe_loop: asyncio.AbstractEventLoop | None = None
+        self._probe_taken = False
         self._backoff_s = float(settings.options.get("retry_backoff_s", DEFAULT_BACKOFF_S))
         self._max_retry_after_s = float(
             settings.options.get("max_retry_after_s", DEFAULT_MAX_RETRY_AFTER_S)
@@ -222,6 +231,24 @@ class HttpProviderClient(ProviderClient):
                 )
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _await_probe(self) -> bool:
+        """True when this attempt is the probe; otherwise waits for the probe's answer. Raises the stored
+        auth failure instead of sending (a blocked Google key or a refused account costs one call a run)."""
+        if self._auth_failure is not None:
+            raise self._auth_failure
+        loop = asyncio.get_running_loop()
+        if self._probe is None or self._probe_loop is not loop:
+            self._probe, self._probe_loop, self._probe_taken = asyncio.Event(), loop, False
+        if self._probe.is_set():
+            return False
+        if not self._probe_taken:
+            self._probe_taken = True
+            return True
+        await self._probe.wait()
+        if self._auth_failure is not None:
+            raise self._auth_failure
+        return False
+
     def _should_retry(self, exc: BaseException) -> bool:
         if not isinstance(exc, ProviderError) or exc.error_type not in RETRYABLE:
             return False
@@ -249,6 +276,27 @@ class HttpProviderClient(ProviderClient):
         json: Any,
     ) -> Any:
         """One HTTP attempt: quota, pacing, request, interpretation; always recorded in the ledger."""
+        probe = await self._await_probe()
+        try:
+            return await self._attempt_once(endpoint_kind, method, url, params=params, headers=headers, json=json)
+        except ProviderError as exc:
+            if exc.error_type in AUTH_FAILURES:
+                self._auth_failure = exc
+            raise
+        finally:
+            if probe and self._probe is not None:
+                self._probe.set()
+
+    async def _attempt_once(
+        self,
+        endpoint_kind: str,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json: Any,
+    ) -> Any:
         self.limiter.reserve()
         try:
             await self.limiter.wait_turn()
