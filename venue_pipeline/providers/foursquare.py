@@ -10,6 +10,7 @@ import httpx
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
 from venue_pipeline.providers.base import PhotoRef, Place
+from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,
     as_dict,
@@ -75,7 +76,7 @@ class FoursquareClient(HttpProviderClient):
             return []
         params: dict[str, Any] = {"query": query, "limit": SEARCH_LIMIT}
         if near is not None:
-            params["ll"] = f"{near[0]},{near[1]}"
+            params["ll"] = lat_lng(*near)
         elif locality and locality.strip():
             params["near"] = locality.strip()
         payload = await self._call(
@@ -84,7 +85,7 @@ class FoursquareClient(HttpProviderClient):
         return self._parse_search(payload, "geocode")
 
     async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:
-        params: dict[str, Any] = {"ll": f"{lat},{lng}", "radius": int(radius_m), "limit": SEARCH_LIMIT}
+        params: dict[str, Any] = {"ll": lat_lng(lat, lng), "radius": int(radius_m), "limit": SEARCH_LIMIT}
         if name.strip():
             params["query"] = name
         payload = await self._call(

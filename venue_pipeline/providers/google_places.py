@@ -11,6 +11,7 @@ import httpx
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
 from venue_pipeline.providers.base import PhotoRef, Place
+from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,
     as_dict,
@@ -120,7 +121,7 @@ class GooglePlacesClient(HttpProviderClient):
         if self.api == "new":
             return await self._new_text_search(name, (lat, lng, radius_m))
         params = {
-            "location": f"{lat},{lng}",
+            "location": lat_lng(lat, lng),
             "radius": min(int(radius_m), MAX_BIAS_RADIUS_M),
             "keyword": name,
             "key": self._api_key(),

@@ -161,3 +161,10 @@ def test_house_number_before_or_after_the_street(make_client, line, house_number
     client, _ = make_client(FoursquareClient, json_response({"results": [result]}))
     (place,) = run(client.search("The Crown", 52.5, 13.4))
     assert (place.house_number, place.street) == (house_number, street)
+
+
+def test_ll_near_the_greenwich_meridian_is_a_plain_decimal(make_client):
+    """Foursquare documents `ll` as "latitude,longitude" decimals; str(-0.00001) would send "-1e-05"."""
+    client, rec = make_client(FoursquareClient, json_response({"results": []}))
+    run(client.search("The Cutty Sark", 51.48, -0.00001))
+    assert rec.last.url.params["ll"] == "51.48,-0.00001"
