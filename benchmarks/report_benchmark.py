@@ -2,7 +2,7 @@
 
 Builds a throwaway database on a PostgreSQL server with server-side SQL (INSERT ... SELECT FROM
 generate_series: no row travels through Python), runs VACUUM ANALYZE, then times
-`venue_pipeline.core.report.build_report` (median of N runs, wall clock), every section of it on
+`venue_pipeline.pipeline.report.build_report` (median of N runs, wall clock), every section of it on
 its own (the store.reports functions), the EXPLAIN ANALYZE plan of every query it sends, and the
 process's peak RSS. Results go to benchmarks/results/report_<scale>.json and .md.
 
@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout without an inst
     sys.path.insert(0, str(ROOT))
 
 from venue_pipeline.core.errors import ERROR_CLASS, ErrorClass  # noqa: E402
-from venue_pipeline.core.report import build_report  # noqa: E402
+from venue_pipeline.pipeline.report import build_report  # noqa: E402
 from venue_pipeline.store import reports  # noqa: E402
 from venue_pipeline.store.db import (  # noqa: E402
     dispose_engines,

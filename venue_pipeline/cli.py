@@ -200,13 +200,14 @@ def cmd_export_images(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from venue_pipeline.core import report as rep
+    from venue_pipeline.pipeline.report import build_report
     from venue_pipeline.providers.registry import settings_from_env
     from venue_pipeline.store.db import session_scope, upgrade
     from venue_pipeline.store.reports import failed_images
 
     upgrade(args.db_url)
     with session_scope(args.db_url) as session:
-        data = rep.build_report(session, {p.name: p.daily_quota for p in settings_from_env()})
+        data = build_report(session, {p.name: p.daily_quota for p in settings_from_env()})
         failed = failed_images(session) if args.failed_images else []
     render = {"json": rep.to_json, "csv": rep.to_csv, "markdown": rep.to_markdown}[args.format]
     text = render(data)

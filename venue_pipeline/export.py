@@ -8,8 +8,8 @@ import httpx
 from sqlalchemy import select
 
 from venue_pipeline.core.errors import PipelineError
-from venue_pipeline.core.gallery import UPLOADED
-from venue_pipeline.providers.base import PhotoRef
+from venue_pipeline.core.ports import PhotoRef
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, default_settings
 from venue_pipeline.store.db import session_scope
@@ -37,9 +37,9 @@ def provider_url(provider: str, reference: str, width: int | None = None) -> str
 def _entry(row: VenueImageRow) -> dict[str, Any]:
     source = provider_url(row.provider, row.reference, row.width)
     entry: dict[str, Any] = {
-        "url": row.cdn_url if row.status == UPLOADED else source,
+        "url": row.cdn_url if row.status == ImageStatus.UPLOADED else source,
         "provider_url": source,
-        "imagekit_path": row.cdn_path if row.status == UPLOADED else None,
+        "imagekit_path": row.cdn_path if row.status == ImageStatus.UPLOADED else None,
         "provider": row.provider,
         "width": row.width,
         "height": row.height,

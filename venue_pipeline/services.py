@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from venue_pipeline.cdn.base import ImageStore
 from venue_pipeline.cdn.imagekit import ImageKitStore
 from venue_pipeline.cdn.local import LocalImageStore
 from venue_pipeline.core.download import redact_httpx_logs
-from venue_pipeline.providers.base import ProviderClient, ProviderSettings
+from venue_pipeline.core.ports import ImageStore, ProviderClient
+from venue_pipeline.providers.base import ProviderSettings
 from venue_pipeline.providers.config import UNSET, ProviderLimitsConfig, display_url, resolve_provider_config
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, build_clients, default_settings
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox

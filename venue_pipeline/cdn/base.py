@@ -1,28 +1,16 @@
-"""One interface for image stores, so the pipeline uploads the same way to ImageKit or a folder."""
+"""What every image store shares: the path rule that keeps a CDN path inside the store, and default tags.
+
+The ImageStore port itself is core.ports.ImageStore; local.py and imagekit.py implement it."""
 
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import ClassVar
 
 from venue_pipeline.core.errors import CdnError, ErrorType
 
 # Folders a-zA-Z0-9_- and a file name a-zA-Z0-9._- : what cdn_path produces and ImageKit keeps verbatim.
 _SEGMENT_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
 MAX_PATH_LEN = 512
-
-
-@dataclass(frozen=True, slots=True)
-class StoredImage:
-    """Where a stored image lives: public url, CDN path, byte size and the CDN's file id (None locally)."""
-
-    url: str
-    path: str
-    size: int
-    file_id: str | None = None
 
 
 def check_path(path: str) -> str:
@@ -46,23 +34,3 @@ def tags_from_path(path: str) -> tuple[str, ...]:
     provider = name.rsplit("-", 1)[0] if "-" in name else ""
     venue = folder.rpartition("/")[2]
     return tuple(t for t in (provider, venue) if t)
-
-
-class ImageStore(ABC):
-    """An image CDN: put() to a deterministic path overwrites, never duplicates."""
-
-    name: ClassVar[str]
-
-    @abstractmethod
-    async def put(
-        self, path: str, data: bytes, content_type: str, *, tags: Sequence[str] | None = None
-    ) -> StoredImage:
-        """Stores data at path, replacing whatever was there; tags are a hint stores may ignore."""
-
-    @abstractmethod
-    async def exists(self, path: str) -> bool:
-        """Whether a file is stored at path."""
-
-    @abstractmethod
-    def url_for(self, path: str) -> str:
-        """The public URL of path (no secret in it)."""

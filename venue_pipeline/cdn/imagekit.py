@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
-from venue_pipeline.cdn.base import ImageStore, StoredImage, check_path, tags_from_path
+from venue_pipeline.cdn.base import check_path, tags_from_path
 from venue_pipeline.core.errors import CdnError, ErrorType, error_type_for_status
-from venue_pipeline.providers.base import ApiCall, CallLedger
+from venue_pipeline.core.ports import ApiCall, CallLedger, ImageStore, StoredImage
 
 log = logging.getLogger(__name__)
 

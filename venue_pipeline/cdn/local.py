@@ -8,8 +8,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from venue_pipeline.cdn.base import ImageStore, StoredImage, check_path
+from venue_pipeline.cdn.base import check_path
 from venue_pipeline.core.errors import CdnError, ErrorType
+from venue_pipeline.core.ports import ImageStore, StoredImage
 
 
 class LocalImageStore(ImageStore):

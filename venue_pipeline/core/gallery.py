@@ -5,12 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-UPLOADED = "uploaded"
-PENDING = "pending"
-FAILED = "failed"
-PERMANENTLY_FAILED = "permanently_failed"
-STATUSES = (PENDING, UPLOADED, FAILED, PERMANENTLY_FAILED)
-
 
 @dataclass(frozen=True, slots=True)
 class ImageTask:

@@ -14,9 +14,9 @@ from venue_pipeline.core.chooser import choose
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
 from venue_pipeline.core.ids_consensus import apply_consensus
 from venue_pipeline.core.matching import MatchRecord
+from venue_pipeline.core.ports import Place, ProviderClient
+from venue_pipeline.core.statuses import IdRecord, IdStatus
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.providers.base import Place, ProviderClient
-from venue_pipeline.store.provider_ids import AMBIGUOUS, DEFERRED, MATCHED, NO_MATCH, IdRecord
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,9 @@ def providers_to_ask(
     cooling = 0
     for provider in providers:
         state = known.get(provider)
-        if state is None or state.status == DEFERRED:
+        if state is None or state.status == IdStatus.DEFERRED:
             ask.append(provider)
-        elif state.status == MATCHED:
+        elif state.status == IdStatus.MATCHED:
             continue
         elif force or state.next_search_at is None or state.next_search_at <= now:
             ask.append(provider)
@@ -80,8 +80,8 @@ def _record(venue: Venue, provider: str, method: str, places: Sequence[Place], n
         "runner_up_score": None if decision.runner_up_score is None else round(decision.runner_up_score, 4),
     }
     if decision.status == "matched":
-        return IdRecord(venue.id, provider, MATCHED, method, decision.place_id, decision.score, details)
-    status = AMBIGUOUS if decision.status == "ambiguous" else NO_MATCH
+        return IdRecord(venue.id, provider, IdStatus.MATCHED, method, decision.place_id, decision.score, details)
+    status = IdStatus.AMBIGUOUS if decision.status == "ambiguous" else IdStatus.NO_MATCH
     return IdRecord(
         venue.id, provider, status, method, None, decision.score, details, next_search_at=now + REJECTION_COOLDOWN
     )
@@ -130,7 +130,7 @@ class _Run:
 
     def fail(self, venue: Venue, provider: str, exc: ProviderError) -> IdRecord | None:
         if isinstance(exc, QuotaExhausted):
-            return IdRecord(venue.id, provider, DEFERRED, "search", details={"reason": str(exc)})
+            return IdRecord(venue.id, provider, IdStatus.DEFERRED, "search", details={"reason": str(exc)})
         self.result.errors[(provider, exc.error_type.value)] += 1
         if len(self.result.error_samples) < 20:
             self.result.error_samples.append(f"venue {venue.id} at {provider}: {exc}")
@@ -167,10 +167,10 @@ class _Run:
         except ProviderError as exc:
             return self.fail(venue, provider, exc)
         record = _record(venue, provider, method, places, self.now)
-        if method == "search" and record.status != MATCHED:
+        if method == "search" and record.status != IdStatus.MATCHED:
             record, places = await self._search_wider(venue, provider, record, places)
         self.places.setdefault(venue.id, {})[provider] = list(places)
-        if record.status == MATCHED and method == "geocode":
+        if record.status == IdStatus.MATCHED and method == "geocode":
             chosen = next(p for p in places if p.place_id == record.place_id)
             best = self.best_geocode.get(venue.id)
             if chosen.lat is not None and chosen.lng is not None and (best is None or record.score > best):
@@ -210,7 +210,7 @@ async def resolve_ids(
                     record = await run.call(venue, provider, "geocode")
                     if record is not None:
                         records.append(record)
-                        if record.status == MATCHED:
+                        if record.status == IdStatus.MATCHED:
                             break
                 return records
             found = await asyncio.gather(*(run.call(venue, p, "geocode") for p in ask))

@@ -7,14 +7,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from venue_pipeline.core import consensus as cs
-from venue_pipeline.providers.base import Place
-from venue_pipeline.store.provider_ids import AMBIGUOUS, MATCHED, NO_MATCH, IdRecord
+from venue_pipeline.core.ports import Place
+from venue_pipeline.core.statuses import IdRecord, IdStatus
 
 
 def _choice(record: IdRecord, places: Sequence[Place]) -> cs.ProviderChoice:
     scores = {c["place_id"]: c["score"] for c in (record.details or {}).get("candidates", []) if "place_id" in c}
     candidates = cs.candidates_from(places, scores)
-    chosen = next((c for c in candidates if c.place_id == record.place_id), None) if record.status == MATCHED else None
+    chosen = next((c for c in candidates if c.place_id == record.place_id), None) if record.status == IdStatus.MATCHED else None
     return cs.ProviderChoice(record.provider, record.status, chosen, record.score, candidates)
 
 
@@ -28,7 +28,7 @@ def apply_consensus(
     """One venue's records, re-decided by consensus: a contradicted match becomes no_match, a rescued
     rejection becomes matched; every judged record keeps the evidence under details["consensus"].
     Records without their candidates (deferrals, other venues) pass through unchanged."""
-    judged = [r for r in records if r.status in (MATCHED, NO_MATCH, AMBIGUOUS) and r.provider in places]
+    judged = [r for r in records if r.status in (IdStatus.MATCHED, IdStatus.NO_MATCH, IdStatus.AMBIGUOUS) and r.provider in places]
     if not judged:
         return list(records), None
     result = cs.judge([_choice(r, places[r.provider]) for r in judged])
@@ -44,14 +44,14 @@ def apply_consensus(
             details["consensus"]["was"] = record.status
             details["consensus"]["rejected_place_id"] = record.place_id
             out.append(
-                replace(record, status=NO_MATCH, place_id=None, details=details, next_search_at=now + cooldown)
+                replace(record, status=IdStatus.NO_MATCH, place_id=None, details=details, next_search_at=now + cooldown)
             )
         elif verdict.status == cs.RESCUED:
             details["consensus"]["was"] = record.status
             out.append(
                 replace(
                     record,
-                    status=MATCHED,
+                    status=IdStatus.MATCHED,
                     place_id=verdict.place_id,
                     score=verdict.score,
                     details=details,

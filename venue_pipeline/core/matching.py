@@ -27,8 +27,8 @@ from venue_pipeline.core.normalize import (
     split_address,
     token_alignment,
 )
+from venue_pipeline.core.ports import Place
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.providers.base import Place
 
 # Beyond this distance two records are never the same place, whatever their names say.
 MAX_DISTANCE_M = 1500.0

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
-from venue_pipeline.providers.base import PhotoRef, ProviderClient
+from venue_pipeline.core.ports import PhotoRef, ProviderClient
 
 
 @dataclass(frozen=True)

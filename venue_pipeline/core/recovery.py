@@ -6,7 +6,7 @@ import random
 from datetime import datetime, timedelta
 
 from venue_pipeline.core.errors import ErrorClass, classify
-from venue_pipeline.core.gallery import FAILED, PERMANENTLY_FAILED
+from venue_pipeline.core.statuses import ImageStatus
 
 MAX_ATTEMPTS = 3
 AMBIGUOUS_ATTEMPTS = 2
@@ -33,8 +33,8 @@ def after_failure(
     ambiguous ones get one retry, transient ones up to max_attempts."""
     error_class = classify(error_type)
     if error_class is ErrorClass.PERMANENT:
-        return PERMANENTLY_FAILED, None
+        return ImageStatus.PERMANENTLY_FAILED, None
     limit = min(max_attempts, AMBIGUOUS_ATTEMPTS) if error_class is ErrorClass.AMBIGUOUS else max_attempts
     if attempts >= limit:
-        return PERMANENTLY_FAILED, None
-    return FAILED, now + backoff(attempts, rng=rng)
+        return ImageStatus.PERMANENTLY_FAILED, None
+    return ImageStatus.FAILED, now + backoff(attempts, rng=rng)

@@ -1,5 +1,5 @@
-"""The failure report: one snapshot of gallery health, assembled from the store's SQL aggregates, and its
-renderings (numbers, markdown, CSV) so the UI and every export carry the same figures."""
+"""The failure report's renderings (numbers, markdown, CSV, retry configs) so the UI and every export carry the
+same figures; pipeline/report.py assembles the report from the store's SQL aggregates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from venue_pipeline.store import reports
 
 TOP_RETRY_CONFIGS = 5
 
@@ -20,34 +17,6 @@ TOP_RETRY_CONFIGS = 5
 def retry_config_yaml(venue_id: int) -> str:
     """The exact Launchpad run config of retry_job for one venue."""
     return f"ops:\n  image_retries:\n    config:\n      venue_ids: [{venue_id}]\n"
-
-
-def build_report(session: Session, quotas: Mapping[str, int | None], top: int = 20) -> dict[str, Any]:
-    """Everything an operator asks of the failure report, as plain JSON-able data."""
-    statuses = reports.status_counts(session)
-    classes = reports.failure_classes(session)
-    total = sum(statuses.values())
-    partial = reports.partial_failure_venues(session, limit=top)
-    return {
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "images_by_status": statuses,
-        "total_images": total,
-        **classes,
-        "permanent_failure_rate_pct": round(100.0 * statuses.get("permanently_failed", 0) / total, 2) if total else 0.0,
-        "transient_failures_older_than_24h": reports.stale_transient_failures(session, 24),
-        "failures_by_provider_and_type": reports.failures_by_provider_and_type(session),
-        "partial_failure_venues": partial,
-        "retry_configs": [
-            {"venue_id": v["venue_id"], "name": v["name"], "priority": v["priority"],
-             "run_config": retry_config_yaml(v["venue_id"])}
-            for v in partial[:TOP_RETRY_CONFIGS]
-        ],
-        "coverage_by_city": reports.coverage_by_city(session),
-        "retries": reports.retry_stats(session),
-        "providers": reports.cost_and_health(session, dict(quotas)),
-        "daily_trend": reports.daily_trend(session),
-        "failed_runs": reports.run_failures(session),
-    }
 
 
 def summary_numbers(report: Mapping[str, Any]) -> dict[str, float | int]:

@@ -9,12 +9,11 @@ from datetime import datetime, timezone
 
 import httpx
 
-from venue_pipeline.cdn.base import ImageStore
 from venue_pipeline.core.cdn_paths import cdn_path, extension_for
 from venue_pipeline.core.download import download_photo
 from venue_pipeline.core.errors import ErrorClass, ErrorType, PipelineError, classify
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
-from venue_pipeline.providers.base import ApiCall, CallLedger, PhotoRef, ProviderClient
+from venue_pipeline.core.ports import ApiCall, CallLedger, ImageStore, PhotoRef, ProviderClient
 
 MAX_DOWNLOAD_BYTES = 15_000_000
 

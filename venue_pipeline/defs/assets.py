@@ -7,7 +7,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from venue_pipeline.core.report import build_report
+from venue_pipeline.pipeline.report import build_report
 from venue_pipeline.defs.metadata import (
     discovery_metadata,
     ids_metadata,

@@ -3,7 +3,7 @@
 import dagster as dg
 from sqlalchemy import func, or_, select
 
-from venue_pipeline.core.gallery import STATUSES
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.defs.assets import image_failure_report, provider_ids, uploaded_images
 from venue_pipeline.defs.resources import ReportPolicy, VenueStore
 from venue_pipeline.store.reports import latest_snapshot
@@ -65,7 +65,7 @@ def _image_check_results(venue_store: VenueStore) -> dict[str, tuple[int, list]]
         secrets = session.execute(select(VenueImageRow.id, VenueImageRow.provider).where(leaky).limit(20)).all()
         no_status = session.execute(
             select(VenueImageRow.id).where(
-                or_(VenueImageRow.status.is_(None), VenueImageRow.status.not_in(STATUSES))
+                or_(VenueImageRow.status.is_(None), VenueImageRow.status.not_in(tuple(ImageStatus)))
             ).limit(20)
         ).all()
     return {

@@ -24,6 +24,7 @@ from venue_pipeline.core.ids import SEARCH_RADIUS_M
 from venue_pipeline.core.importer import VenueInput
 from venue_pipeline.core.matching import haversine_m
 from venue_pipeline.core.slugs import city_slug as make_city_slug
+from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.sandbox.world import World
 from venue_pipeline.sandbox.world_file import WorldData, WorldVenue, providers_of, save_world, world_from_data
 from venue_pipeline.store import provider_ids as id_store
@@ -211,7 +212,7 @@ def _returned(world: World, provider: str, venue: WorldVenue, true_ids: frozense
 def _miss_cause(
     world: World, provider: str, venue: WorldVenue, true_ids: frozenset[str], row: Any | None
 ) -> str:
-    if row is None or row.status == id_store.DEFERRED:
+    if row is None or row.status == IdStatus.DEFERRED:
         return "error_or_deferred"
     if venue.lat is not None and venue.lng is not None:
         places = [world.place(provider, pid) for pid in true_ids]
@@ -220,9 +221,9 @@ def _miss_cause(
             return "not_returned_within_radius"
     if not _returned(world, provider, venue, true_ids):
         return "not_returned_by_search"
-    if row.status == id_store.MATCHED:
+    if row.status == IdStatus.MATCHED:
         return "wrong_place_chosen"
-    if row.status == id_store.AMBIGUOUS:
+    if row.status == IdStatus.AMBIGUOUS:
         return "ambiguous"
     return "rejected_no_match"
 
@@ -287,7 +288,7 @@ def evaluate_world(
         for provider in providers:
             true_ids = data.true_ids(venue.id, provider)
             row = rows.get(db_id, {}).get(provider)
-            stored = row.place_id if row is not None and row.status == id_store.MATCHED else None
+            stored = row.place_id if row is not None and row.status == IdStatus.MATCHED else None
             if stored is not None and stored in true_ids:
                 verdict = "correct"
             elif stored is not None:

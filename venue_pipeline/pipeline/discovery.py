@@ -13,6 +13,7 @@ from typing import Any
 from venue_pipeline.core.photos import discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
+from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.pipeline.common import (
     _calls,
     _cost,
@@ -69,7 +70,7 @@ def run_discovery(
         checked = images_checked(session, all_ids)
     place_ids: dict[int, dict[str, str]] = {}
     for vid in all_ids:
-        matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == id_store.MATCHED and r.place_id}
+        matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == IdStatus.MATCHED and r.place_id}
         checked_at, has_images = checked.get(vid, (None, False))
         due = due_providers(
             checked_at,

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
+from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.pipeline.common import (
     _calls,
     _cost,
@@ -92,10 +93,10 @@ def run_provider_ids(
 
     result, calls, cost, disabled = asyncio.run(go())
     summary = IdsSummary(venues=len(venues), ids_before=before)
-    summary.matched = dict(result.count(id_store.MATCHED))
-    summary.no_match = dict(result.count(id_store.NO_MATCH))
-    summary.ambiguous = dict(result.count(id_store.AMBIGUOUS))
-    summary.deferred = dict(result.count(id_store.DEFERRED))
+    summary.matched = dict(result.count(IdStatus.MATCHED))
+    summary.no_match = dict(result.count(IdStatus.NO_MATCH))
+    summary.ambiguous = dict(result.count(IdStatus.AMBIGUOUS))
+    summary.deferred = dict(result.count(IdStatus.DEFERRED))
     summary.geocoded = len(result.coordinates)
     summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
     summary.error_samples = result.error_samples

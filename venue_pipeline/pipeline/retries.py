@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from venue_pipeline.core.errors import PipelineError
-from venue_pipeline.core.gallery import FAILED, UploadOutcome
+from venue_pipeline.core.gallery import UploadOutcome
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_images
 from venue_pipeline.pipeline.common import (
     _calls,
@@ -110,7 +111,7 @@ def run_retries(
             city_slug=city,
             venue_ids=list(venue_ids) or None,
             image_ids=list(image_ids) or None,
-            statuses=(FAILED,),
+            statuses=(ImageStatus.FAILED,),
             due_before=None if image_ids else now,
             providers=list(settings.providers),
         )[:max_images]

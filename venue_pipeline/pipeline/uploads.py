@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from venue_pipeline.core.gallery import FAILED, PENDING, UploadOutcome
+from venue_pipeline.core.gallery import UploadOutcome
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_images
 from venue_pipeline.pipeline.common import (
     _calls,
@@ -50,7 +51,7 @@ def run_uploads(
     venue_ids: Sequence[int] = (),
     image_ids: Sequence[int] = (),
     providers: Sequence[str] = (),
-    statuses: Sequence[str] = (PENDING, FAILED),
+    statuses: Sequence[str] = (ImageStatus.PENDING, ImageStatus.FAILED),
     run_id: str | None = None,
 ) -> UploadSummary:
     """Copies the selected images to the CDN from their stored references and records every attempt."""
@@ -63,7 +64,7 @@ def run_uploads(
             venue_ids=list(venue_ids) or None,
             image_ids=list(image_ids) or None,
             statuses=statuses,
-            due_before=datetime.now(timezone.utc) if FAILED in statuses else None,
+            due_before=datetime.now(timezone.utc) if ImageStatus.FAILED in statuses else None,
         )
 
     async def go() -> tuple[list[UploadOutcome], int, dict[str, int], dict[str, float], dict[str, str]]:

@@ -1,69 +1,16 @@
-"""What every provider client is and returns, so the core never sees a wire format."""
+"""The providers' side of the core's ProviderClient port: per-provider settings and the base every client builds on."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import ClassVar, Mapping, Protocol
+from typing import Mapping
 from urllib.parse import urlsplit
 
 import httpx
 
 from venue_pipeline.core.download import redact_httpx_logs
-
 from venue_pipeline.core.errors import ErrorType, ProviderError
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """A candidate place as a provider describes it (geocode or search result)."""
-
-    provider: str
-    place_id: str
-    name: str
-    lat: float | None
-    lng: float | None
-    address: str | None = None
-    house_number: str | None = None
-    street: str | None = None
-    postcode: str | None = None
-    city: str | None = None
-    categories: tuple[str, ...] = ()
-    result_type: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PhotoRef:
-    """A provider photo: a stable key for dedupe and a reference that holds no secret."""
-
-    provider: str
-    photo_key: str
-    reference: str
-    width: int | None = None
-    height: int | None = None
-    attribution: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ApiCall:
-    """One provider or CDN call, as the api_calls ledger records it."""
-
-    provider: str
-    endpoint: str
-    status_code: int | None
-    error_type: str | None
-    cost: float
-    duration_ms: int
-    called_at: datetime
-
-
-class CallLedger(Protocol):
-    """Where calls are recorded and daily usage is read from (the store, or memory in tests)."""
-
-    def calls_today(self, provider: str) -> int: ...
-
-    def record(self, call: ApiCall) -> None: ...
+from venue_pipeline.core.ports import CallLedger, PhotoRef, ProviderClient
 
 
 @dataclass(frozen=True)
@@ -95,12 +42,8 @@ def rebase(url: str, base_url: str | None) -> str:
     return base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-class ProviderClient(ABC):
-    """One provider's API: geocode, search near a point, list photos, build a photo download."""
-
-    name: ClassVar[str]
-    supports_photos: ClassVar[bool] = False
-    photo_hosts: ClassVar[frozenset[str]] = frozenset()
+class BaseProviderClient(ProviderClient):
+    """What every provider client holds: its settings, the shared HTTP client and the call ledger."""
 
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient, ledger: CallLedger) -> None:
         # Building any client installs (once) the filter that keeps keys in URLs out of httpx's log records, so
@@ -109,17 +52,6 @@ class ProviderClient(ABC):
         self.settings = settings
         self.http = http
         self.ledger = ledger
-
-    @abstractmethod
-    async def geocode(
-        self, query: str, *, near: tuple[float, float] | None = None, locality: str | None = None
-    ) -> list[Place]:
-        """Address (or 'name, address') to places with IDs and coordinates; `locality` ("Norwich, United
-        Kingdom") names the town for providers whose search needs one when there is no `near` point."""
-
-    @abstractmethod
-    async def search(self, name: str, lat: float, lng: float, *, radius_m: int = 250) -> list[Place]:
-        """Places named like `name` near a point: the candidates a matcher chooses from."""
 
     async def photos(self, place_id: str) -> list[PhotoRef]:
         """The photos the provider holds for a place (empty for ID-only providers)."""

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
-from venue_pipeline.providers.base import PhotoRef, Place
+from venue_pipeline.core.ports import PhotoRef, Place
 from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,

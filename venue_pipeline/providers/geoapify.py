@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from venue_pipeline.providers.base import Place
+from venue_pipeline.core.ports import Place
 from venue_pipeline.providers.coords import lon_lat
 from venue_pipeline.providers.http import HttpProviderClient, as_dict, as_float, as_list, as_str
 

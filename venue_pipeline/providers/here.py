@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Mapping
 
-from venue_pipeline.providers.base import Place
+from venue_pipeline.core.ports import Place
 from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,

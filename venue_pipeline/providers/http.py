@@ -14,7 +14,8 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from venue_pipeline.core.errors import ErrorType, ProviderError, error_type_for_status
-from venue_pipeline.providers.base import ApiCall, CallLedger, ProviderClient, ProviderSettings
+from venue_pipeline.core.ports import ApiCall, CallLedger
+from venue_pipeline.providers.base import BaseProviderClient, ProviderSettings
 from venue_pipeline.providers.limits import ProviderLimiter
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def _text(value: Any) -> str | None:
     return value.strip()[:200] if isinstance(value, str) and value.strip() else None
 
 
-class HttpProviderClient(ProviderClient):
+class HttpProviderClient(BaseProviderClient):
     """A ProviderClient whose every request goes through `_call` (quota, pacing, retries, ledger)."""
 
     default_costs: ClassVar[Mapping[str, float]] = {}

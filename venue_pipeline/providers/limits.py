@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from aiolimiter import AsyncLimiter
 
 from venue_pipeline.core.errors import QuotaExhausted
-from venue_pipeline.providers.base import CallLedger
+from venue_pipeline.core.ports import CallLedger
 
 
 @dataclass(frozen=True, slots=True)

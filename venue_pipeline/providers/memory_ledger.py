@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timezone
 
-from venue_pipeline.providers.base import ApiCall
+from venue_pipeline.core.ports import ApiCall
 
 
 class MemoryLedger:

@@ -9,8 +9,9 @@ from typing import Iterable, Mapping
 
 import httpx
 
+from venue_pipeline.core.ports import CallLedger, ProviderClient
 from venue_pipeline.providers import foursquare, geoapify, google_places, here
-from venue_pipeline.providers.base import CallLedger, ProviderClient, ProviderSettings
+from venue_pipeline.providers.base import ProviderSettings
 from venue_pipeline.providers.config import resolve_provider_config
 from venue_pipeline.providers.limits import DEFAULT_PLAN, PLAN_LIMITS
 

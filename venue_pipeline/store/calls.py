@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 
-from venue_pipeline.providers.base import ApiCall
+from venue_pipeline.core.ports import ApiCall
 from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.schema import ApiCallRow
 

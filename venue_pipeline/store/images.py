@@ -11,16 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.errors import classify
-from venue_pipeline.core.gallery import (
-    FAILED,
-    PENDING,
-    PERMANENTLY_FAILED,
-    UPLOADED,
-    ImageTask,
-    UploadOutcome,
-)
+from venue_pipeline.core.gallery import ImageTask, UploadOutcome
+from venue_pipeline.core.ports import PhotoRef
 from venue_pipeline.core.recovery import after_failure
-from venue_pipeline.providers.base import PhotoRef
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.store.schema import UploadAttemptRow, VenueImageRow, VenueRow
 
 MAX_PER_PROVIDER = 10
@@ -70,7 +64,7 @@ def save_discovered(
     counts = DiscoveryCounts()
     gallery = list(session.scalars(select(VenueImageRow).where(VenueImageRow.venue_id == venue_id)))
     known = {(r.provider, r.photo_key): r for r in gallery}
-    live = [r for r in gallery if r.status != PERMANENTLY_FAILED]
+    live = [r for r in gallery if r.status != ImageStatus.PERMANENTLY_FAILED]
     per_provider = sum(1 for r in live if r.provider == provider)
     total = len(live)
     fresh: list[tuple[float, PhotoRef]] = []
@@ -110,7 +104,7 @@ def save_discovered(
                 height=ref.height,
                 quality_score=quality,
                 attribution=ref.attribution,
-                status=PENDING,
+                status=ImageStatus.PENDING,
                 attempts=0,
                 discovered_at=now,
                 updated_at=now,
@@ -130,7 +124,7 @@ def renumber_positions(session: Session, venue_id: int) -> None:
     rows.sort(key=lambda r: (-r.quality_score, r.provider, r.photo_key))
     position = 1
     for row in rows:
-        if row.status == PERMANENTLY_FAILED:
+        if row.status == ImageStatus.PERMANENTLY_FAILED:
             row.position = None
             continue
         row.position = position
@@ -144,7 +138,7 @@ def upload_tasks(
     city_slug: str | None = None,
     venue_ids: Sequence[int] | None = None,
     image_ids: Sequence[int] | None = None,
-    statuses: Iterable[str] = (PENDING,),
+    statuses: Iterable[str] = (ImageStatus.PENDING,),
     due_before: datetime | None = None,
     providers: Sequence[str] | None = None,
 ) -> list[ImageTask]:
@@ -152,18 +146,18 @@ def upload_tasks(
     stmt = select(VenueImageRow, VenueRow.slug).join(VenueRow, VenueRow.id == VenueImageRow.venue_id)
     statuses = list(statuses)
     conditions = []
-    if PENDING in statuses:
-        conditions.append(VenueImageRow.status == PENDING)
-    if FAILED in statuses:
-        failed = VenueImageRow.status == FAILED
+    if ImageStatus.PENDING in statuses:
+        conditions.append(VenueImageRow.status == ImageStatus.PENDING)
+    if ImageStatus.FAILED in statuses:
+        failed = VenueImageRow.status == ImageStatus.FAILED
         if due_before is not None:
             failed = and_(
                 failed,
                 or_(VenueImageRow.next_retry_at.is_(None), VenueImageRow.next_retry_at <= due_before),
             )
         conditions.append(failed)
-    if PERMANENTLY_FAILED in statuses:
-        conditions.append(VenueImageRow.status == PERMANENTLY_FAILED)
+    if ImageStatus.PERMANENTLY_FAILED in statuses:
+        conditions.append(VenueImageRow.status == ImageStatus.PERMANENTLY_FAILED)
     if not conditions:
         return []
     stmt = stmt.where(or_(*conditions))
@@ -214,7 +208,7 @@ def apply_outcome(
             run_id=run_id,
             is_retry=is_retry,
             started_at=outcome.started_at,
-            outcome=UPLOADED if outcome.ok else FAILED,
+            outcome=ImageStatus.UPLOADED if outcome.ok else ImageStatus.FAILED,
             error_type=outcome.error_type,
             status_code=outcome.status_code,
             message=outcome.message,
@@ -224,7 +218,7 @@ def apply_outcome(
     attempts = row.attempts + 1
     if outcome.ok:
         values = dict(
-            status=UPLOADED,
+            status=ImageStatus.UPLOADED,
             attempts=attempts,
             cdn_url=outcome.cdn_url,
             cdn_path=outcome.cdn_path,
@@ -238,7 +232,7 @@ def apply_outcome(
         )
         if outcome.width and outcome.height:
             values.update(width=outcome.width, height=outcome.height)
-        new_status = UPLOADED
+        new_status = ImageStatus.UPLOADED
     else:
         new_status, next_retry = after_failure(outcome.error_type, attempts, now, max_attempts=max_attempts)
         values = dict(
@@ -253,13 +247,13 @@ def apply_outcome(
         )
     result = session.execute(
         update(VenueImageRow)
-        .where(VenueImageRow.id == outcome.image_id, VenueImageRow.status != UPLOADED)
+        .where(VenueImageRow.id == outcome.image_id, VenueImageRow.status != ImageStatus.UPLOADED)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
     session.flush()
     session.expire(row)
-    if result.rowcount and new_status == PERMANENTLY_FAILED:
+    if result.rowcount and new_status == ImageStatus.PERMANENTLY_FAILED:
         renumber_positions(session, row.venue_id)
     return new_status if result.rowcount else None
 
@@ -272,7 +266,7 @@ def reopen(
     image_ids: Sequence[int] | None = None,
 ) -> int:
     """An operator's explicit re-open: permanently failed images become failed and due, with fresh attempts."""
-    stmt = select(VenueImageRow).where(VenueImageRow.status == PERMANENTLY_FAILED)
+    stmt = select(VenueImageRow).where(VenueImageRow.status == ImageStatus.PERMANENTLY_FAILED)
     if city_slug is not None:
         stmt = stmt.join(VenueRow, VenueRow.id == VenueImageRow.venue_id).where(VenueRow.city_slug == city_slug)
     if venue_ids:
@@ -283,7 +277,7 @@ def reopen(
     count = 0
     venues: set[int] = set()
     for row in session.scalars(stmt):
-        row.status, row.attempts, row.next_retry_at, row.updated_at = FAILED, 0, now, now
+        row.status, row.attempts, row.next_retry_at, row.updated_at = ImageStatus.FAILED, 0, now, now
         venues.add(row.venue_id)
         count += 1
     session.flush()

@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from venue_pipeline.core.statuses import IdRecord, IdStatus
 from venue_pipeline.store.schema import ProviderIdRow
-
-MATCHED = "matched"
-NO_MATCH = "no_match"
-AMBIGUOUS = "ambiguous"
-DEFERRED = "deferred"
-
-
-@dataclass(frozen=True)
-class IdRecord:
-    """What the ID stage concluded for one venue at one provider."""
-
-    venue_id: int
-    provider: str
-    status: str
-    method: str
-    place_id: str | None = None
-    score: float | None = None
-    details: dict[str, Any] | None = None
-    next_search_at: datetime | None = None
 
 
 def ids_for(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, ProviderIdRow]]:
@@ -46,7 +26,7 @@ def ids_for(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, P
 def matched_ids(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, str]]:
     """The matched place IDs only: what photo discovery may use."""
     return {
-        vid: {p: r.place_id for p, r in rows.items() if r.status == MATCHED and r.place_id}
+        vid: {p: r.place_id for p, r in rows.items() if r.status == IdStatus.MATCHED and r.place_id}
         for vid, rows in ids_for(session, venue_ids).items()
     }
 
@@ -59,7 +39,7 @@ def save(session: Session, records: Iterable[IdRecord], now: datetime | None = N
     written = 0
     for rec in records:
         row = existing.get(rec.venue_id, {}).get(rec.provider)
-        if row is not None and row.status == MATCHED and rec.status != MATCHED:
+        if row is not None and row.status == IdStatus.MATCHED and rec.status != IdStatus.MATCHED:
             continue
         if row is None:
             row = ProviderIdRow(venue_id=rec.venue_id, provider=rec.provider)
@@ -67,7 +47,7 @@ def save(session: Session, records: Iterable[IdRecord], now: datetime | None = N
             existing.setdefault(rec.venue_id, {})[rec.provider] = row
         row.status = rec.status
         row.method = rec.method
-        row.place_id = rec.place_id if rec.status == MATCHED else None
+        row.place_id = rec.place_id if rec.status == IdStatus.MATCHED else None
         row.score = rec.score
         row.details = rec.details
         row.matched_at = now

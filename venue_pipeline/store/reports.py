@@ -9,7 +9,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.errors import ERROR_CLASS, ErrorClass
-from venue_pipeline.core.gallery import FAILED, PERMANENTLY_FAILED, UPLOADED
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.store.calls import utc_day
 from venue_pipeline.store.schema import (
     ApiCallRow,
@@ -22,7 +22,7 @@ from venue_pipeline.store.schema import (
 )
 
 TRANSIENT_TYPES = [t.value for t, c in ERROR_CLASS.items() if c is ErrorClass.TRANSIENT]
-FAILED_STATES = (FAILED, PERMANENTLY_FAILED)
+FAILED_STATES = (ImageStatus.FAILED, ImageStatus.PERMANENTLY_FAILED)
 
 
 def status_counts(session: Session) -> dict[str, int]:
@@ -67,9 +67,9 @@ def partial_failure_venues(session: Session, limit: int = 50) -> list[dict[str, 
     """Venues with some images uploaded and some failed, ranked by the seeds' priority score:
     failed x 10 + failure rate % + 20 when any failure is transient."""
     is_failed = case((VenueImageRow.status.in_(FAILED_STATES), 1), else_=0)
-    is_uploaded = case((VenueImageRow.status == UPLOADED, 1), else_=0)
+    is_uploaded = case((VenueImageRow.status == ImageStatus.UPLOADED, 1), else_=0)
     is_transient = case(
-        ((VenueImageRow.status == FAILED) & (VenueImageRow.error_class == "transient"), 1), else_=0
+        ((VenueImageRow.status == ImageStatus.FAILED) & (VenueImageRow.error_class == "transient"), 1), else_=0
     )
     agg = (
         select(
@@ -117,7 +117,7 @@ def partial_failure_venues(session: Session, limit: int = 50) -> list[dict[str, 
 def coverage_by_city(session: Session) -> list[dict[str, Any]]:
     """Per city: venues, venues with an uploaded image, venues with two or more provider IDs."""
     with_images = (
-        select(VenueImageRow.venue_id).where(VenueImageRow.status == UPLOADED).distinct().subquery()
+        select(VenueImageRow.venue_id).where(VenueImageRow.status == ImageStatus.UPLOADED).distinct().subquery()
     )
     id_counts = (
         select(ProviderIdRow.venue_id, func.count().label("n"))
@@ -153,7 +153,7 @@ def coverage_by_city(session: Session) -> list[dict[str, Any]]:
 
 def retry_stats(session: Session) -> dict[str, Any]:
     """Retry success rate and retries per venue, from upload_attempts."""
-    ok = func.sum(case((UploadAttemptRow.outcome == UPLOADED, 1), else_=0))
+    ok = func.sum(case((UploadAttemptRow.outcome == ImageStatus.UPLOADED, 1), else_=0))
     total, succeeded = session.execute(
         select(func.count(), ok).where(UploadAttemptRow.is_retry.is_(True))
     ).one()
@@ -218,7 +218,7 @@ def daily_trend(session: Session, days: int = 14) -> list[dict[str, Any]]:
     if session.get_bind().dialect.name == "postgresql":  # UTC days, whatever the server's time zone
         started = func.timezone("UTC", started)
     day = func.date(started)
-    ok = func.sum(case((UploadAttemptRow.outcome == UPLOADED, 1), else_=0))
+    ok = func.sum(case((UploadAttemptRow.outcome == ImageStatus.UPLOADED, 1), else_=0))
     stmt = select(day, func.count(), ok).group_by(day).order_by(day.desc()).limit(days)
     rows = [
         {"day": str(d)[:10], "attempts": n, "uploaded": int(u or 0), "failed": n - int(u or 0)}
@@ -247,7 +247,7 @@ def stale_transient_failures(session: Session, older_than_hours: int = 24) -> in
             select(func.count())
             .select_from(VenueImageRow)
             .where(
-                VenueImageRow.status == FAILED,
+                VenueImageRow.status == ImageStatus.FAILED,
                 VenueImageRow.error_class == "transient",
                 VenueImageRow.discovered_at < cutoff,
             )

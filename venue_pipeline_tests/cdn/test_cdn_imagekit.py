@@ -12,7 +12,7 @@ import pytest
 
 from venue_pipeline.cdn.imagekit import LIST_FILES_URL, UPLOAD_URL, ImageKitStore
 from venue_pipeline.core.errors import CdnError, ErrorClass, ErrorType
-from venue_pipeline.providers.base import ApiCall
+from venue_pipeline.core.ports import ApiCall
 
 KEY = "private_SECRET_key_123"
 ENDPOINT = "https://ik.imagekit.io/demo"

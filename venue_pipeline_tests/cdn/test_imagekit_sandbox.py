@@ -10,10 +10,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from venue_pipeline.cdn.base import StoredImage
 from venue_pipeline.cdn.imagekit import ImageKitStore
 from venue_pipeline.core.cdn_paths import cdn_path
 from venue_pipeline.core.errors import CdnError, ErrorType
+from venue_pipeline.core.ports import StoredImage
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox

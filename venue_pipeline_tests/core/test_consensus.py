@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from venue_pipeline.core import consensus as cs
 from venue_pipeline.core.ids_consensus import apply_consensus
-from venue_pipeline.providers.base import Place
-from venue_pipeline.store.provider_ids import AMBIGUOUS, MATCHED, NO_MATCH, IdRecord
+from venue_pipeline.core.ports import Place
+from venue_pipeline.core.statuses import IdRecord, IdStatus
 
 NOW = datetime(2025, 3, 1, tzinfo=timezone.utc)
 COOLDOWN = timedelta(days=30)
@@ -28,7 +28,7 @@ def place(provider: str, place_id: str, name: str, at: tuple[float, float]) -> P
 
 def matched(provider: str, p: Place, score: float, *others: tuple[Place, float]) -> tuple[IdRecord, list[Place]]:
     cands = [{"place_id": p.place_id, "score": score}] + [{"place_id": o.place_id, "score": s} for o, s in others]
-    rec = IdRecord(1, provider, MATCHED, "search", p.place_id, score, {"candidates": cands})
+    rec = IdRecord(1, provider, IdStatus.MATCHED, "search", p.place_id, score, {"candidates": cands})
     return rec, [p, *(o for o, _ in others)]
 
 
@@ -57,9 +57,9 @@ def test_consensus_rejects_a_third_providers_candidate_200_m_away() -> None:
     )
 
     g = out["google_places"]
-    assert g.status == NO_MATCH and g.place_id is None and g.next_search_at == NOW + COOLDOWN
+    assert g.status == IdStatus.NO_MATCH and g.place_id is None and g.next_search_at == NOW + COOLDOWN
     evidence = g.details["consensus"]
-    assert evidence["status"] == cs.CONTRADICTED and evidence["was"] == MATCHED
+    assert evidence["status"] == cs.CONTRADICTED and evidence["was"] == IdStatus.MATCHED
     assert evidence["rejected_place_id"] == "ChIJ-old-fire-station-2"
     assert evidence["agreeing"] == ["geoapify", "here"]
     assert 205 <= evidence["distance_m"] <= 215
@@ -67,7 +67,7 @@ def test_consensus_rejects_a_third_providers_candidate_200_m_away() -> None:
     assert evidence["location"] == [round(v, 6) for v in offset(NORWICH, 0.5, 2.5)]
     assert g.details["candidates"] == [{"place_id": "ChIJ-old-fire-station-2", "score": 0.93}]  # scores kept
     for provider in ("here", "geoapify"):
-        assert out[provider].status == MATCHED and out[provider].details["consensus"]["status"] == cs.AGREED
+        assert out[provider].status == IdStatus.MATCHED and out[provider].details["consensus"]["status"] == cs.AGREED
 
 
 def test_consensus_rescues_the_only_same_named_candidate_at_the_agreed_spot() -> None:
@@ -78,14 +78,14 @@ def test_consensus_rescues_the_only_same_named_candidate_at_the_agreed_spot() ->
     out = settle(
         matched("here", here, 0.99),
         matched("geoapify", geoapify, 0.97),
-        rejected("foursquare", AMBIGUOUS, (fsq_right, 0.90), (fsq_other, 0.86)),
+        rejected("foursquare", IdStatus.AMBIGUOUS, (fsq_right, 0.90), (fsq_other, 0.86)),
     )
 
     f = out["foursquare"]
-    assert f.status == MATCHED and f.place_id == "4c5b1aa0b3" and f.score == 0.90
+    assert f.status == IdStatus.MATCHED and f.place_id == "4c5b1aa0b3" and f.score == 0.90
     assert f.next_search_at is None
     evidence = f.details["consensus"]
-    assert evidence["status"] == cs.RESCUED and evidence["was"] == AMBIGUOUS
+    assert evidence["status"] == cs.RESCUED and evidence["was"] == IdStatus.AMBIGUOUS
     assert evidence["agreeing"] == ["geoapify", "here"] and evidence["distance_m"] <= 12
     assert "only place named 'bishops blaize'" in evidence["reason"]
 
@@ -95,9 +95,9 @@ def test_no_consensus_when_only_one_provider_matched() -> None:
     fsq = place("foursquare", "4b0588f1-alex", "Alexandra Tavern", offset(NORWICH, 8, 0))
     out = settle(
         matched("here", here, 0.99),
-        rejected("foursquare", NO_MATCH, (fsq, 0.7)),
+        rejected("foursquare", IdStatus.NO_MATCH, (fsq, 0.7)),
     )
-    assert out["here"].status == MATCHED and out["foursquare"].status == NO_MATCH
+    assert out["here"].status == IdStatus.MATCHED and out["foursquare"].status == IdStatus.NO_MATCH
     assert {r.details["consensus"]["status"] for r in out.values()} == {cs.NO_CONSENSUS}
     assert "agreeing" not in out["foursquare"].details["consensus"]
 
@@ -158,6 +158,6 @@ def test_a_candidate_adding_another_kind_of_business_is_not_rescued() -> None:
     here = place("here", "here:pds:place:rob-1", "The Ribs Of Beef", offset(EXETER_BISHOPS_BLAIZE, 4, -3))
     fsq = place("foursquare", "5a0721d82f", "Ribs Of Beef", offset(EXETER_BISHOPS_BLAIZE, -3, 2))
     cafe = place("geoapify", "51d96553", "Ribs Of Beef Café", offset(EXETER_BISHOPS_BLAIZE, 15, 5))
-    out = settle(matched("here", here, 0.99), matched("foursquare", fsq, 0.99), rejected("geoapify", NO_MATCH, (cafe, 0.9)))
-    assert out["geoapify"].status == NO_MATCH
+    out = settle(matched("here", here, 0.99), matched("foursquare", fsq, 0.99), rejected("geoapify", IdStatus.NO_MATCH, (cafe, 0.9)))
+    assert out["geoapify"].status == IdStatus.NO_MATCH
     assert out["geoapify"].details["consensus"]["status"] == cs.NOT_RESCUED

@@ -10,12 +10,12 @@ import httpx
 
 from venue_pipeline.core import consensus as cs
 from venue_pipeline.core.ids import resolve_ids
+from venue_pipeline.core.ports import Place, ProviderClient
+from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.providers.base import Place, ProviderClient, ProviderSettings
 from venue_pipeline.providers.foursquare import FoursquareClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import default_settings
-from venue_pipeline.store.provider_ids import MATCHED, NO_MATCH
 
 ORIGIN = (52.629297, 1.300907)  # Prince of Wales Road, Norwich
 
@@ -31,7 +31,6 @@ class FakeClient(ProviderClient):
     name = "fake"
 
     def __init__(self, places: list[Place]) -> None:
-        super().__init__(ProviderSettings(name="fake"), None, MemoryLedger())  # type: ignore[arg-type]
         self.places = places
         self.geocoded: list[tuple[str, str | None]] = []
 
@@ -41,6 +40,15 @@ class FakeClient(ProviderClient):
 
     async def search(self, name, lat, lng, *, radius_m=250):  # type: ignore[no-untyped-def]
         return self.places
+
+    async def photos(self, place_id):  # type: ignore[no-untyped-def]
+        return []
+
+    def photo_request(self, ref, *, max_px=1600):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def cost(self, endpoint_kind):  # type: ignore[no-untyped-def]
+        return 0.0
 
 
 def fire_station(provider: str, place_id: str, name: str, north_m: float, east_m: float = 0.0) -> Place:
@@ -71,9 +79,9 @@ def test_stage_rejects_the_provider_that_two_others_contradict() -> None:
     }
     result = asyncio.run(resolve_ids([VENUE], {}, clients))
     by = {r.provider: r for r in result.records}
-    assert by["here"].status == MATCHED and by["geoapify"].status == MATCHED
+    assert by["here"].status == IdStatus.MATCHED and by["geoapify"].status == IdStatus.MATCHED
     g = by["google_places"]
-    assert g.status == NO_MATCH and g.place_id is None
+    assert g.status == IdStatus.NO_MATCH and g.place_id is None
     assert g.details["consensus"]["status"] in (cs.CONTRADICTED, cs.NOT_RESCUED)
     if g.details["consensus"]["status"] == cs.CONTRADICTED:  # the chooser had accepted it
         assert result.consensus["google_places/contradicted"] == 1

@@ -13,12 +13,12 @@ import pytest
 from venue_pipeline.core.ids import IdStageResult, resolve_ids
 from venue_pipeline.core.importer import parse_venues
 from venue_pipeline.core.slugs import venue_slug
+from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, build_clients, default_settings
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox
 from venue_pipeline.sandbox.faults import FaultConfig
-from venue_pipeline.store.provider_ids import MATCHED
 
 DEMO_CSV = Path(__file__).resolve().parents[2] / "venue_pipeline" / "sandbox" / "data" / "demo_venues.csv"
 MIN_RIGHT_SHARE = 0.95
@@ -89,7 +89,7 @@ def tally(provider: str, venues: list[Venue], sandbox: Sandbox, result: IdStageR
         truth = world.truth(provider, v.id)
         record = got[v.id]
         out.outcomes[record.status] += 1
-        matched = record.place_id if record.status == MATCHED else None
+        matched = record.place_id if record.status == IdStatus.MATCHED else None
         if truth is not None:
             out.held += 1
             out.returned += any(c["place_id"] == truth for c in record.details.get("candidates", []))
@@ -133,7 +133,7 @@ def test_venues_without_coordinates_are_geocoded_to_the_right_place(
     world = sandbox.world
     ungeocoded = [v for v in venues if not v.has_coordinates]
     for v in ungeocoded:
-        for r in (r for r in result.records if r.venue_id == v.id and r.status == MATCHED):
+        for r in (r for r in result.records if r.venue_id == v.id and r.status == IdStatus.MATCHED):
             assert r.place_id == world.truth(r.provider, v.id), (v.name, r.provider)
         if any(world.truth(p, v.id) for p in ("here", "geoapify")):
             assert v.id in result.coordinates, v.name

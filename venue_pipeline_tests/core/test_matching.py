@@ -26,8 +26,8 @@ from venue_pipeline.core.normalize import (
     strip_store_number,
     token_alignment,
 )
+from venue_pipeline.core.ports import Place
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.providers.base import Place
 
 # --- normalisation -------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from venue_pipeline.cdn.local import LocalImageStore
-from venue_pipeline.core.gallery import PERMANENTLY_FAILED, UPLOADED, ImageTask, UploadOutcome
+from venue_pipeline.core.gallery import ImageTask, UploadOutcome
+from venue_pipeline.core.ports import PhotoRef
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_one
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.providers.base import PhotoRef
 from venue_pipeline.providers.google_places import GooglePlacesClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import build_clients, default_settings
@@ -140,8 +141,8 @@ def record(db_url: str, outcome: UploadOutcome) -> tuple[str | None, VenueImageR
 def assert_retired(db_url: str, attempt: Attempt, error_type: str) -> None:
     """The failure is stored as permanent, with its attempt row, so no later run spends a call on it."""
     status, row, attempts = record(db_url, attempt.outcome)
-    assert status == PERMANENTLY_FAILED
-    assert (row.status, row.error_type, row.error_class, row.attempts) == (PERMANENTLY_FAILED, error_type, "permanent", 1)
+    assert status == ImageStatus.PERMANENTLY_FAILED
+    assert (row.status, row.error_type, row.error_class, row.attempts) == (ImageStatus.PERMANENTLY_FAILED, error_type, "permanent", 1)
     assert row.next_retry_at is None and row.cdn_url is None
     assert "sandbox-google-key" not in (row.error_message or "")
     (logged,) = attempts
@@ -200,7 +201,7 @@ def test_without_faults_the_same_flow_uploads_through_the_photo_hosts(sqlite_url
     stored = LocalImageStore(tmp_path / "cdn").file_for(outcome.cdn_path or "")
     assert stored.is_file() and stored.stat().st_size > 0
     status, row, attempts = record(sqlite_url, outcome)
-    assert status == UPLOADED and row.status == UPLOADED and row.cdn_path == outcome.cdn_path
+    assert status == ImageStatus.UPLOADED and row.status == ImageStatus.UPLOADED and row.cdn_path == outcome.cdn_path
     assert [a.outcome for a in attempts] == ["uploaded"]
 
 
@@ -208,7 +209,7 @@ def test_a_retired_image_leaves_the_gallery_order(sqlite_url: str, tmp_path: Pat
     """renumber_positions' rule (retired images have no position) must hold right after the failure is recorded."""
     attempt = discover_and_upload(FaultRates(offlist_redirect=1.0), "photo_media", "new", sqlite_url, tmp_path / "cdn", keep=2)
     status, retired, _ = record(sqlite_url, attempt.outcome)
-    assert status == PERMANENTLY_FAILED
+    assert status == ImageStatus.PERMANENTLY_FAILED
     with session_scope(sqlite_url) as session:
         positions = {
             r.id: r.position for r in session.scalars(select(VenueImageRow).where(VenueImageRow.venue_id == attempt.task.venue_id))

@@ -6,7 +6,7 @@ import pytest
 from provider_fakes import SECRET, json_response, run
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
-from venue_pipeline.providers.base import PhotoRef
+from venue_pipeline.core.ports import PhotoRef
 from venue_pipeline.providers.here import HereClient
 
 VANILLE = {

@@ -17,7 +17,7 @@ SNIPPET = textwrap.dedent(
 
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 
-    from venue_pipeline.providers.base import PhotoRef
+    from venue_pipeline.core.ports import PhotoRef
     from venue_pipeline.providers.geoapify import GeoapifyClient
     from venue_pipeline.providers.google_places import GooglePlacesClient
     from venue_pipeline.providers.memory_ledger import MemoryLedger

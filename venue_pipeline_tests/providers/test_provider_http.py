@@ -11,7 +11,7 @@ import pytest
 from provider_fakes import SECRET, json_response, run
 
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
-from venue_pipeline.providers.base import ApiCall
+from venue_pipeline.core.ports import ApiCall
 from venue_pipeline.providers.geoapify import GeoapifyClient
 from venue_pipeline.providers.http import body_snippet, error_message_of, parse_retry_after
 from venue_pipeline.providers.limits import ProviderLimiter

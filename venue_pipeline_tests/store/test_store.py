@@ -9,8 +9,8 @@ from sqlalchemy import func, inspect, select, text
 
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.core.importer import VenueInput
+from venue_pipeline.core.ports import PhotoRef
 from venue_pipeline.core.quality import quality_score
-from venue_pipeline.providers.base import PhotoRef
 from venue_pipeline.store import images, provider_ids
 from venue_pipeline.store.db import current_revision, get_engine, head_revision, session_scope, upgrade
 from venue_pipeline.store.schema import UploadAttemptRow, VenueImageRow, VenueRow

@@ -10,7 +10,7 @@ import pytest
 from contract_support import Capture, documented_response, error_response, load_fixture, run
 
 from venue_pipeline.core.errors import ProviderError, classify
-from venue_pipeline.providers.base import PhotoRef
+from venue_pipeline.core.ports import PhotoRef
 from venue_pipeline.providers.google_places import GooglePlacesClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import default_settings

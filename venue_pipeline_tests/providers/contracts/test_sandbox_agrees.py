@@ -149,8 +149,9 @@ def _basic() -> dict[str, str]:
 
 def test_imagekit_upload_then_list_files(sandbox: Sandbox) -> None:
     up = load_fixture("imagekit", "upload")
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (8, 6), (1, 2, 3)).save(buf, "JPEG")
