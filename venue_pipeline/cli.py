@@ -201,7 +201,7 @@ def cmd_export_images(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from venue_pipeline.core import report as rep
     from venue_pipeline.pipeline.report import build_report
-    from venue_pipeline.providers.registry import settings_from_env
+    from venue_pipeline.providers.config import settings_from_env
     from venue_pipeline.store.db import session_scope, upgrade
     from venue_pipeline.store.reports import failed_images
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +19,7 @@ from venue_pipeline.core.download import redact_httpx_logs
 from venue_pipeline.core.ports import ImageStore, ProviderClient
 from venue_pipeline.providers.base import ProviderSettings
 from venue_pipeline.providers.config import UNSET, ProviderLimitsConfig, display_url, resolve_provider_config
-from venue_pipeline.providers.registry import PROVIDER_CLASSES, build_clients, default_settings
+from venue_pipeline.providers.registry import PROVIDER_SPECS, PROVIDERS, build_clients, default_settings
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox
 from venue_pipeline.sandbox.faults import FaultConfig
 from venue_pipeline.store.calls import DbCallLedger
@@ -29,13 +29,6 @@ from venue_pipeline.store.venues import list_venues
 
 log = logging.getLogger(__name__)
 
-PROVIDERS = ("here", "geoapify", "foursquare", "google_places")
-KEY_ENV = {
-    "here": "HERE_API_KEY",
-    "geoapify": "GEOAPIFY_API_KEY",
-    "foursquare": "FOURSQUARE_API_KEY",
-    "google_places": "GOOGLE_PLACES_API_KEY",
-}
 SANDBOX_KEY = "sandbox-key"
 
 
@@ -81,19 +74,23 @@ class Settings:
     plan: str = ""
     rates: dict[str, float | None] = field(default_factory=dict)
     base_urls: dict[str, str | None] = field(default_factory=dict)
+    # The environment the limits fall through to: a snapshot taken once when a run starts
+    # (defs/resources.py settings_for); None reads os.environ when the limits are resolved.
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
 
     def provider_limits(self) -> dict[str, ProviderLimitsConfig]:
         """Each provider's plan, rate, daily quota and base URL as configured (validated; before sandbox scaling)."""
         out = {}
         for name in self.providers:
-            if name not in PROVIDER_CLASSES:
-                raise ValueError(f"unknown provider {name!r}; known: {sorted(PROVIDER_CLASSES)}")
+            if name not in PROVIDER_SPECS:
+                raise ValueError(f"unknown provider {name!r}; known: {sorted(PROVIDER_SPECS)}")
             out[name] = resolve_provider_config(
                 name,
                 plan=self.plan or None,
                 rate_per_second=self.rates.get(name),
                 daily_quota=self.quotas.get(name, UNSET),
                 base_url=self.base_urls.get(name),
+                environ=self.environ,
             )
         return out
 

@@ -1,8 +1,13 @@
-"""Resources built from the environment; secrets stay EnvVar references so the UI never shows them."""
+"""The Dagster resources: what a run may configure (Launchpad, run config), and nothing read at import.
+
+A field left empty means "the environment when the run starts": `settings_for` reads the environment once, at
+run time, and packs the three resources into the one `services.Settings` every stage takes (the flow is in
+docs/architecture.md). Keys are never resource values unless a run config sets them, so the UI shows none.
+"""
 
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import dagster as dg
@@ -11,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from venue_pipeline.config import default_db_url, default_image_dir
 from venue_pipeline.providers.config import UNSET, resolve_provider_config
-from venue_pipeline.services import KEY_ENV, PROVIDERS, Settings
+from venue_pipeline.providers.registry import API_KEY_ENV, PROVIDERS
+from venue_pipeline.services import Settings
 from venue_pipeline.store.db import session_scope
 
 
@@ -26,6 +32,7 @@ class VenueStore(dg.ConfigurableResource):
 
     @property
     def url(self) -> str:
+        """The database URL; an empty field reads VENUE_DB_URL (else the state folder's SQLite file) now."""
         return self.db_url or default_db_url()
 
     @contextmanager
@@ -34,6 +41,8 @@ class VenueStore(dg.ConfigurableResource):
             yield session
 
 
+IMAGEKIT_URL_ENDPOINT = "https://ik.imagekit.io/venue_pipeline"
+IMAGEKIT_FOLDER = "/venues"
 _RATE_DOC = "{p} calls per second (a positive number); empty: {p}_RATE_PER_SECOND, else the plan's."
 _QUOTA_DOC = "{p} calls a day: a whole number, or 'none' for no cap; empty: {p}_DAILY_QUOTA, else the plan's."
 _BASE_DOC = (
@@ -48,27 +57,33 @@ class ProviderApis(dg.ConfigurableResource):
     mode: str = Field(
         default="", description="sandbox (simulated providers) or live (real APIs); empty: VENUE_PROVIDER_MODE or sandbox."
     )
-    here_api_key: str | None = None
-    geoapify_api_key: str | None = None
-    foursquare_api_key: str | None = None
-    google_places_api_key: str | None = None
-    sandbox_seed: int = Field(default=7, description="Seed of the sandbox world and its faults.")
+    here_api_key: str | None = Field(default=None, description="Empty: HERE_API_KEY when the run starts.")
+    geoapify_api_key: str | None = Field(default=None, description="Empty: GEOAPIFY_API_KEY when the run starts.")
+    foursquare_api_key: str | None = Field(default=None, description="Empty: FOURSQUARE_API_KEY when the run starts.")
+    google_places_api_key: str | None = Field(
+        default=None, description="Empty: GOOGLE_PLACES_API_KEY when the run starts."
+    )
+    sandbox_seed: int | None = Field(
+        default=None, description="Seed of the sandbox world and its faults; empty: VENUE_SANDBOX_SEED, else 7."
+    )
     sandbox_faults: str = Field(
         default="",
         description="Sandbox fault mix: none, default, heavy or outage; empty: VENUE_SANDBOX_FAULTS or default.",
     )
-
-    def resolved_mode(self) -> str:
-        return self.mode or os.environ.get("VENUE_PROVIDER_MODE") or "sandbox"
-
-    def resolved_faults(self) -> str:
-        return self.sandbox_faults or os.environ.get("VENUE_SANDBOX_FAULTS") or "default"
-    sandbox_url: str | None = Field(default=None, description="A loopback sandbox server to use instead.")
-    sandbox_world: str | None = Field(
-        default=None, description="A world file served by the sandbox instead of a world generated from the venues."
+    sandbox_url: str | None = Field(
+        default=None, description="A loopback sandbox server to use instead; empty: VENUE_SANDBOX_URL, else none."
     )
-    google_api: str = Field(default="new", description="Google Places API flavour: new or legacy.")
-    foursquare_api: str = Field(default="places", description="Foursquare host: places (current) or v3.")
+    sandbox_world: str | None = Field(
+        default=None,
+        description="A world file served by the sandbox instead of a world generated from the venues; empty: "
+        "VENUE_SANDBOX_WORLD, else none.",
+    )
+    google_api: str = Field(
+        default="", description="Google Places API flavour: new or legacy; empty: VENUE_GOOGLE_API, else new."
+    )
+    foursquare_api: str = Field(
+        default="", description="Foursquare host: places (current) or v3; empty: VENUE_FOURSQUARE_API, else places."
+    )
 
     # Limits and endpoints (providers/config.py). Empty fields are read from the environment when the run
     # starts (<PROVIDER>_RATE_PER_SECOND, _DAILY_QUOTA, _BASE_URL, VENUE_PROVIDER_PLAN), else the plan preset.
@@ -92,13 +107,25 @@ class ProviderApis(dg.ConfigurableResource):
     google_places_daily_quota: str = Field(default="", description=_QUOTA_DOC.format(p="GOOGLE_PLACES"))
     google_places_base_url: str = Field(default="", description=_BASE_DOC.format(p="GOOGLE_PLACES"))
 
-    def api_keys(self) -> dict[str, str | None]:
-        return {
-            "here": self.here_api_key,
-            "geoapify": self.geoapify_api_key,
-            "foursquare": self.foursquare_api_key,
-            "google_places": self.google_places_api_key,
-        }
+    def resolved_mode(self, environ: Mapping[str, str] | None = None) -> str:
+        return self.mode or _env(environ).get("VENUE_PROVIDER_MODE") or "sandbox"
+
+    def resolved_faults(self, environ: Mapping[str, str] | None = None) -> str:
+        return self.sandbox_faults or _env(environ).get("VENUE_SANDBOX_FAULTS") or "default"
+
+    def resolved_seed(self, environ: Mapping[str, str] | None = None) -> int:
+        if self.sandbox_seed is not None:
+            return self.sandbox_seed
+        raw = _env(environ).get("VENUE_SANDBOX_SEED", "").strip()
+        try:
+            return int(raw) if raw else 7
+        except ValueError:
+            raise ValueError(f"VENUE_SANDBOX_SEED={raw!r}: the sandbox seed must be a whole number") from None
+
+    def api_keys(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+        """Each provider's key: the field when a run config sets it, else its variable (registry.API_KEY_ENV)."""
+        env = _env(environ)
+        return {p: getattr(self, f"{p}_api_key") or env.get(API_KEY_ENV[p]) or None for p in PROVIDERS}
 
     def limit_settings(self) -> dict[str, object]:
         """The Settings fields for limits and endpoints: only what this resource sets (the rest falls through)."""
@@ -127,76 +154,98 @@ class ProviderApis(dg.ConfigurableResource):
 class ImageCdn(dg.ConfigurableResource):
     """Where photos are copied: a local folder by default, ImageKit when configured."""
 
-    kind: str = Field(default="local", description="local or imagekit (VENUE_IMAGE_STORE).")
+    kind: str = Field(default="", description="local or imagekit; empty: VENUE_IMAGE_STORE, else local.")
     image_dir: str = Field(
         default="", description="Folder of the local image store; empty: VENUE_IMAGE_DIR, else images/ of the state folder."
     )
-    imagekit_private_key: str | None = None
-    imagekit_url_endpoint: str = "https://ik.imagekit.io/venue_pipeline"
-    imagekit_folder: str = "/venues"
+    imagekit_private_key: str | None = Field(default=None, description="Empty: IMAGEKIT_PRIVATE_KEY when the run starts.")
+    imagekit_url_endpoint: str = Field(
+        default="", description=f"ImageKit URL endpoint; empty: IMAGEKIT_URL_ENDPOINT, else {IMAGEKIT_URL_ENDPOINT}."
+    )
+    imagekit_folder: str = Field(
+        default="", description=f"Root folder on ImageKit; empty: IMAGEKIT_FOLDER, else {IMAGEKIT_FOLDER}."
+    )
 
 
-def settings_for(store: VenueStore, apis: ProviderApis, cdn: ImageCdn) -> Settings:
-    """The core's settings from the three resources."""
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def settings_for(
+    store: VenueStore, apis: ProviderApis, cdn: ImageCdn, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """The stages' settings from the three resources: each empty field from the environment, read here, once,
+    when the run starts (`environ` defaults to a snapshot of os.environ; the same snapshot resolves the
+    provider limits later, so one run sees one environment)."""
+    env = dict(os.environ) if environ is None else dict(environ)
     return Settings(
-        db_url=store.url,
-        provider_mode=apis.resolved_mode(),
-        api_keys=apis.api_keys(),
-        sandbox_seed=apis.sandbox_seed,
-        sandbox_faults=apis.resolved_faults(),
-        sandbox_url=apis.sandbox_url,
-        sandbox_world=apis.sandbox_world,
-        image_store=cdn.kind,
-        image_dir=cdn.image_dir or str(default_image_dir()),
-        imagekit_private_key=cdn.imagekit_private_key,
-        imagekit_url_endpoint=cdn.imagekit_url_endpoint,
-        imagekit_folder=cdn.imagekit_folder,
-        google_api=apis.google_api,
-        foursquare_api=apis.foursquare_api,
+        db_url=store.db_url or default_db_url(env),
+        provider_mode=apis.resolved_mode(env),
+        api_keys=apis.api_keys(env),
+        sandbox_seed=apis.resolved_seed(env),
+        sandbox_faults=apis.resolved_faults(env),
+        sandbox_url=apis.sandbox_url or env.get("VENUE_SANDBOX_URL") or None,
+        sandbox_world=apis.sandbox_world or env.get("VENUE_SANDBOX_WORLD") or None,
+        image_store=cdn.kind or env.get("VENUE_IMAGE_STORE") or "local",
+        image_dir=cdn.image_dir or str(default_image_dir(env)),
+        imagekit_private_key=cdn.imagekit_private_key or env.get("IMAGEKIT_PRIVATE_KEY") or None,
+        imagekit_url_endpoint=cdn.imagekit_url_endpoint or env.get("IMAGEKIT_URL_ENDPOINT") or IMAGEKIT_URL_ENDPOINT,
+        imagekit_folder=cdn.imagekit_folder or env.get("IMAGEKIT_FOLDER") or IMAGEKIT_FOLDER,
+        google_api=apis.google_api or env.get("VENUE_GOOGLE_API") or "new",
+        foursquare_api=apis.foursquare_api or env.get("VENUE_FOURSQUARE_API") or "places",
+        environ=env,
         **apis.limit_settings(),  # type: ignore[arg-type]
     )
 
 
-def _env(name: str, default: str | None = None) -> str | dg.EnvVar | None:
-    """An EnvVar when the variable is set (resolved at run time, hidden in the UI), else the default."""
-    return dg.EnvVar(name) if os.environ.get(name) else default
-
-
-def build_resources() -> dict[str, dg.ConfigurableResource]:  # noqa: D401
-    """Resources from the environment: sandbox providers, local images and SQLite unless configured."""
-    keys = {f"{p}_api_key": _env(env) for p, env in KEY_ENV.items()}
-    return {
-        "venue_store": VenueStore(db_url=_env("VENUE_DB_URL", "")),
-        "provider_apis": ProviderApis(
-            mode=_env("VENUE_PROVIDER_MODE", ""),
-            sandbox_seed=int(os.environ.get("VENUE_SANDBOX_SEED", "7")),
-            sandbox_faults=_env("VENUE_SANDBOX_FAULTS", ""),
-            sandbox_url=_env("VENUE_SANDBOX_URL"),
-            sandbox_world=_env("VENUE_SANDBOX_WORLD"),
-            google_api=_env("VENUE_GOOGLE_API", "new"),
-            foursquare_api=_env("VENUE_FOURSQUARE_API", "places"),
-            **keys,
-        ),
-        "report_policy": ReportPolicy(
-            max_transient_older_than_24h=int(os.environ.get("VENUE_MAX_TRANSIENT_OLDER_THAN_24H", "25")),
-            permanent_rate_warn_pct=float(os.environ.get("VENUE_PERMANENT_RATE_WARN_PCT", "5")),
-            permanent_rate_error_pct=float(os.environ.get("VENUE_PERMANENT_RATE_ERROR_PCT", "15")),
-        ),
-        "image_cdn": ImageCdn(
-            kind=_env("VENUE_IMAGE_STORE", "local"),
-            image_dir=_env("VENUE_IMAGE_DIR", ""),
-            imagekit_private_key=_env("IMAGEKIT_PRIVATE_KEY"),
-            imagekit_url_endpoint=_env("IMAGEKIT_URL_ENDPOINT", "https://ik.imagekit.io/venue_pipeline"),
-            imagekit_folder=_env("IMAGEKIT_FOLDER", "/venues"),
-        ),
-    }
-
-
 class ReportPolicy(dg.ConfigurableResource):
-    """Alert thresholds of the failure report's checks (VENUE_* variables override the defaults)."""
+    """Alert thresholds of the failure report's checks; an empty field is read from its VENUE_* variable when
+    the run starts, else the default. The checks receive the resolved copy (create_resource)."""
 
-    max_transient_older_than_24h: int = Field(
-        default=25, description="Transient failures on images older than 24 h tolerated before the check fails."
+    max_transient_older_than_24h: int | None = Field(
+        default=None,
+        description="Transient failures on images older than 24 h tolerated before the check fails; empty: "
+        "VENUE_MAX_TRANSIENT_OLDER_THAN_24H, else 25.",
     )
-    permanent_rate_warn_pct: float = Field(default=5.0, description="Permanent failure rate that raises a WARN.")
-    permanent_rate_error_pct: float = Field(default=15.0, description="Permanent failure rate that raises an ERROR.")
+    permanent_rate_warn_pct: float | None = Field(
+        default=None, description="Permanent failure rate that raises a WARN; empty: VENUE_PERMANENT_RATE_WARN_PCT, else 5."
+    )
+    permanent_rate_error_pct: float | None = Field(
+        default=None,
+        description="Permanent failure rate that raises an ERROR; empty: VENUE_PERMANENT_RATE_ERROR_PCT, else 15.",
+    )
+
+    def resolved(self, environ: Mapping[str, str] | None = None) -> "ReportPolicy":
+        """A copy with every empty threshold filled from the environment, else the default."""
+        env = _env(environ)
+
+        def pick(value: float | None, var: str, default: float, kind: type) -> float:
+            if value is not None:
+                return kind(value)
+            raw = env.get(var, "").strip()
+            try:
+                return kind(raw) if raw else kind(default)
+            except ValueError:
+                raise ValueError(f"{var}={raw!r}: expected a number") from None
+
+        return ReportPolicy(
+            max_transient_older_than_24h=pick(
+                self.max_transient_older_than_24h, "VENUE_MAX_TRANSIENT_OLDER_THAN_24H", 25, int
+            ),
+            permanent_rate_warn_pct=pick(self.permanent_rate_warn_pct, "VENUE_PERMANENT_RATE_WARN_PCT", 5.0, float),
+            permanent_rate_error_pct=pick(self.permanent_rate_error_pct, "VENUE_PERMANENT_RATE_ERROR_PCT", 15.0, float),
+        )
+
+    def create_resource(self, context: dg.InitResourceContext) -> "ReportPolicy":
+        return self.resolved()
+
+
+def build_resources() -> dict[str, dg.ConfigurableResource]:
+    """The resources with every field empty: each is read from the environment when a run starts (no
+    environment read here, so importing the code location reads nothing)."""
+    return {
+        "venue_store": VenueStore(),
+        "provider_apis": ProviderApis(),
+        "report_policy": ReportPolicy(),
+        "image_cdn": ImageCdn(),
+    }

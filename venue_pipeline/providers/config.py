@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
+from venue_pipeline.providers.base import ProviderSettings
 from venue_pipeline.providers.base import rebase  # noqa: F401 - re-exported: the rule base URLs follow
 from venue_pipeline.providers.limits import DEFAULT_PLAN, PLAN_LIMITS, PLANS
+from venue_pipeline.providers.registry import API_KEY_ENV, ENV_PREFIX, PROVIDERS, default_settings
 
 PLAN_ENV = "VENUE_PROVIDER_PLAN"
-ENV_PREFIX: dict[str, str] = {
-    "here": "HERE",
-    "geoapify": "GEOAPIFY",
-    "foursquare": "FOURSQUARE",
-    "google_places": "GOOGLE_PLACES",
-}
 NO_CAP_WORDS = frozenset({"", "none"})
 
 
@@ -190,3 +186,31 @@ def resolve_provider_config(
 
 
 UNSET = _UNSET
+
+
+def api_key_from_env(provider: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The provider's key from its variable (registry.API_KEY_ENV); empty counts as unset."""
+    env = os.environ if environ is None else environ
+    return env.get(API_KEY_ENV[provider]) or None
+
+
+def settings_from_env(
+    names: Iterable[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[ProviderSettings]:
+    """Settings from the environment alone (no resource, no sandbox): each key, and the plan, rate, daily quota
+    and base URL (VENUE_PROVIDER_PLAN, <PROVIDER>_RATE_PER_SECOND, _DAILY_QUOTA, _BASE_URL). The CLI's
+    `report` reads the quotas in force from it."""
+    env = os.environ if environ is None else environ
+    out = []
+    for n in names or PROVIDERS:
+        conf = resolve_provider_config(n, environ=env)
+        out.append(
+            replace(
+                default_settings(n, plan=conf.plan),
+                api_key=api_key_from_env(n, env),
+                rate_per_second=conf.rate_per_second,
+                daily_quota=conf.daily_quota,
+                base_url=conf.base_url,
+            )
+        )
+    return out

@@ -19,10 +19,11 @@ from venue_pipeline.providers.config import (
     ProviderConfigError,
     rebase,
     resolve_provider_config,
+    settings_from_env,
 )
 from venue_pipeline.providers.here import HereClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
-from venue_pipeline.providers.registry import default_settings, settings_from_env
+from venue_pipeline.providers.registry import default_settings
 from venue_pipeline.services import Settings, open_services
 
 LIMIT_VARS = [

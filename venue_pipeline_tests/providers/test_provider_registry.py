@@ -11,11 +11,14 @@ import pytest
 from venue_pipeline.providers.foursquare import FoursquareClient
 from venue_pipeline.providers.google_places import GooglePlacesClient
 from venue_pipeline.providers.memory_ledger import MemoryLedger
+from venue_pipeline.providers.config import ENV_PREFIX, settings_from_env
 from venue_pipeline.providers.registry import (
+    API_KEY_ENV,
     PROVIDER_CLASSES,
+    PROVIDER_SPECS,
+    PROVIDERS,
     build_clients,
     default_settings,
-    settings_from_env,
 )
 
 
@@ -60,3 +63,14 @@ def test_settings_from_env_reads_each_key():
     settings = {s.name: s for s in settings_from_env(environ={"FOURSQUARE_API_KEY": "abc", "HERE_API_KEY": ""})}
     assert settings["foursquare"].api_key == "abc"
     assert settings["here"].api_key is None and settings["google_places"].api_key is None
+
+
+def test_one_spec_per_provider_is_the_source_of_every_table():
+    assert PROVIDERS == ("here", "geoapify", "foursquare", "google_places")
+    for name, spec in PROVIDER_SPECS.items():
+        assert spec.name == name == spec.client.name
+        assert PROVIDER_CLASSES[name] is spec.client
+        assert API_KEY_ENV[name] == spec.key_env == f"{spec.env_prefix}_API_KEY"
+        assert ENV_PREFIX[name] == spec.env_prefix
+        assert dict(default_settings(name).costs) == dict(spec.default_costs)
+        assert set(spec.ask_endpoints) == {"search", "geocode"}
