@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import func, select
 from tabulate import tabulate
 
 PROGRESS_LOGGER = "venue_pipeline.progress"
@@ -59,59 +58,27 @@ def limited_demo_csv(limit: int, dest: Path) -> Path:
 
 
 def summary_rows(db_url: str, city_slugs: Sequence[str]) -> tuple[list[list[object]], dict[str, object]]:
-    """The summary table (one row per city plus a total) straight from the venue database."""
+    """The summary table (one row per city plus a total) from the venue database."""
     from venue_pipeline.services import PROVIDERS
+    from venue_pipeline.store import reports
     from venue_pipeline.store.db import session_scope
-    from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow, VenueRow
 
     rows: list[list[object]] = []
     totals: Counter[str] = Counter()
     with session_scope(db_url) as session:
         for city in city_slugs:
-            venue_ids = select(VenueRow.id).where(VenueRow.city_slug == city)
-            venues = session.scalar(select(func.count()).select_from(VenueRow).where(VenueRow.city_slug == city))
-            ids = dict(
-                session.execute(
-                    select(ProviderIdRow.provider, func.count())
-                    .where(ProviderIdRow.venue_id.in_(venue_ids), ProviderIdRow.status == "matched")
-                    .group_by(ProviderIdRow.provider)
-                ).all()
-            )
-            statuses = dict(
-                session.execute(
-                    select(VenueImageRow.status, func.count())
-                    .where(VenueImageRow.venue_id.in_(venue_ids))
-                    .group_by(VenueImageRow.status)
-                ).all()
-            )
-            with_image = session.scalar(
-                select(func.count(func.distinct(VenueImageRow.venue_id))).where(
-                    VenueImageRow.venue_id.in_(venue_ids), VenueImageRow.status == "uploaded"
-                )
-            )
-            discovered = sum(statuses.values())
-            failed = statuses.get("failed", 0) + statuses.get("permanently_failed", 0)
-            row = [city, venues, *[ids.get(p, 0) for p in PROVIDERS], discovered, statuses.get("uploaded", 0)]
-            row += [failed, with_image]
+            summary = reports.city_summary(session, city)
+            ids = summary.matched_ids
+            row = [city, summary.venues, *[ids.get(p, 0) for p in PROVIDERS], summary.discovered, summary.uploaded]
+            row += [summary.failed, summary.venues_with_image]
             rows.append(row)
             totals.update(
-                venues=venues or 0, discovered=discovered, uploaded=statuses.get("uploaded", 0), failed=failed
+                venues=summary.venues, discovered=summary.discovered, uploaded=summary.uploaded, failed=summary.failed
             )
-            totals.update(with_image=with_image or 0, **{p: ids.get(p, 0) for p in PROVIDERS})
-        errors = session.execute(
-            select(VenueImageRow.error_type, func.count())
-            .where(VenueImageRow.status.in_(("failed", "permanently_failed")))
-            .group_by(VenueImageRow.error_type)
-            .order_by(func.count().desc())
-        ).all()
-        calls = session.execute(
-            select(ApiCallRow.provider, func.count(), func.sum(ApiCallRow.cost)).group_by(ApiCallRow.provider)
-        ).all()
-        deferred = session.execute(
-            select(ProviderIdRow.provider, func.count())
-            .where(ProviderIdRow.status == "deferred")
-            .group_by(ProviderIdRow.provider)
-        ).all()
+            totals.update(with_image=summary.venues_with_image, **{p: ids.get(p, 0) for p in PROVIDERS})
+        errors = reports.failed_images_by_error_type(session)
+        calls = reports.calls_by_provider(session)
+        deferred = reports.deferred_ids_by_provider(session)
     rows.append(
         ["TOTAL", totals["venues"], *[totals[p] for p in PROVIDERS], totals["discovered"], totals["uploaded"]]
         + [totals["failed"], totals["with_image"]]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from venue_pipeline.core.errors import PipelineError
 from venue_pipeline.core.ports import PhotoRef
@@ -13,7 +12,9 @@ from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.providers.memory_ledger import MemoryLedger
 from venue_pipeline.providers.registry import PROVIDER_CLASSES, default_settings
 from venue_pipeline.store.db import session_scope
-from venue_pipeline.store.schema import VenueImageRow, VenueRow
+from venue_pipeline.store.images import venue_gallery
+from venue_pipeline.store.schema import VenueImageRow
+from venue_pipeline.store.venues import get_venue
 
 SECRET_PARAMS = {"key", "apikey", "api_key", "signature", "sig", "token", "access_token", "client_secret"}
 _PLACEHOLDER = "REDACTED-KEY"
@@ -66,14 +67,10 @@ def _entry(row: VenueImageRow) -> dict[str, Any]:
 def export_venue_images(db_url: str, venue_id: int) -> dict[str, Any]:
     """{venue_id, slug, name, venue_images: [...]} ordered like the gallery (position, best first)."""
     with session_scope(db_url) as session:
-        venue = session.get(VenueRow, venue_id)
+        venue = get_venue(session, venue_id)
         if venue is None:
             raise LookupError(f"no venue with id {venue_id}")
-        rows = session.scalars(
-            select(VenueImageRow)
-            .where(VenueImageRow.venue_id == venue_id)
-            .order_by(VenueImageRow.position.is_(None), VenueImageRow.position, VenueImageRow.id)
-        ).all()
+        rows = venue_gallery(session, venue_id)
         return {
             "venue_id": venue.id,
             "slug": venue.slug,

@@ -1,78 +1,46 @@
 """Asset checks on invariants the original system broke: IDs that are addresses, twin images, keys in URLs."""
 
 import dagster as dg
-from sqlalchemy import func, or_, select
 
-from venue_pipeline.core.statuses import ImageStatus
-from venue_pipeline.defs.assets import image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.defs.assets import (
+    image_failure_report,
+    provider_ids,
+    uploaded_images,
+)
 from venue_pipeline.defs.resources import ReportPolicy, VenueStore
+from venue_pipeline.store import images
+from venue_pipeline.store import provider_ids as id_store
 from venue_pipeline.store.reports import latest_snapshot
-from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
 
 
 @dg.asset_check(asset=provider_ids, description="No stored provider ID is empty or an address string.")
 def provider_ids_are_real_ids(venue_store: VenueStore) -> dg.AssetCheckResult:
     """An address stored as an ID broke every later lookup in the original system; catch it at once."""
-    bad = or_(
-        ProviderIdRow.place_id.is_(None),
-        ProviderIdRow.place_id == "",
-        ProviderIdRow.place_id.contains(" "),
-        ProviderIdRow.place_id.contains(","),
-    )
     with venue_store.session() as session:
-        rows = session.execute(
-            select(ProviderIdRow.venue_id, ProviderIdRow.provider, ProviderIdRow.place_id)
-            .where(ProviderIdRow.status == "matched", bad)
-            .limit(20)
-        ).all()
-        total = session.scalar(select(func.count()).select_from(ProviderIdRow).where(ProviderIdRow.status == "matched"))
+        rows = id_store.invalid_matched_ids(session, limit=20)
+        total = id_store.matched_count(session)
     return dg.AssetCheckResult(
         passed=not rows,
         metadata={
-            "matched_ids": int(total or 0),
+            "matched_ids": total,
             "bad_ids": len(rows),
             "examples": dg.MetadataValue.json([{"venue_id": v, "provider": p, "place_id": i} for v, p, i in rows]),
         },
     )
 
 
-SECRET_MARKERS = ("key=", "apikey=", "api_key=", "signature=", "sig=", "access_token=", "client_secret=")
-
-
 def _image_check_results(venue_store: VenueStore) -> dict[str, tuple[int, list]]:
-    """Counts (and a few examples) of each image invariant's violations, straight from SQL."""
+    """Counts (and a few examples, at most 20 of each) of each image invariant's violations."""
     with venue_store.session() as session:
-        twins = session.execute(
-            select(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key, func.count())
-            .group_by(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key)
-            .having(func.count() > 1)
-            .limit(20)
-        ).all()
-        paths = session.execute(
-            select(VenueImageRow.cdn_path, func.count())
-            .where(VenueImageRow.cdn_path.is_not(None))
-            .group_by(VenueImageRow.cdn_path)
-            .having(func.count() > 1)
-            .limit(20)
-        ).all()
-        leaky = or_(
-            *[
-                func.lower(column).contains(marker)
-                for column in (VenueImageRow.reference, VenueImageRow.cdn_url, VenueImageRow.error_message)
-                for marker in SECRET_MARKERS
-            ]
-        )
-        secrets = session.execute(select(VenueImageRow.id, VenueImageRow.provider).where(leaky).limit(20)).all()
-        no_status = session.execute(
-            select(VenueImageRow.id).where(
-                or_(VenueImageRow.status.is_(None), VenueImageRow.status.not_in(tuple(ImageStatus)))
-            ).limit(20)
-        ).all()
+        twins = images.duplicate_photo_keys(session, limit=20)
+        paths = images.duplicate_cdn_paths(session, limit=20)
+        secrets = images.images_with_secrets(session, limit=20)
+        no_status = images.images_without_status(session, limit=20)
     return {
         "duplicate_photo_keys": (len(twins), [list(map(str, r)) for r in twins]),
         "duplicate_cdn_paths": (len(paths), [list(map(str, r)) for r in paths]),
         "urls_with_secrets": (len(secrets), [{"image_id": i, "provider": p} for i, p in secrets]),
-        "images_without_status": (len(no_status), [r[0] for r in no_status]),
+        "images_without_status": (len(no_status), no_status),
     }
 
 

@@ -1,14 +1,12 @@
 """Sensors: new venues get their city partition and an enrichment run without anyone pressing a button."""
 
-from datetime import datetime, timezone
-
 import dagster as dg
-from sqlalchemy import func, or_, select
 
 from venue_pipeline.defs.jobs import enrich_city_job
 from venue_pipeline.defs.partitions import cities_partitions
 from venue_pipeline.defs.resources import VenueStore
-from venue_pipeline.store.schema import ProviderIdRow, RunFailureRow, VenueImageRow, VenueRow
+from venue_pipeline.defs.run_config import venue_run_config
+from venue_pipeline.store import images, provider_ids, reports, venues
 
 NEW_VENUES_PER_TICK = 500
 
@@ -24,19 +22,12 @@ def new_venues_sensor(context: dg.SensorEvaluationContext, venue_store: VenueSto
     only venues with no provider ID row yet count as new, and each run is limited to those venues."""
     cursor = int(context.cursor or 0)
     with venue_store.session() as session:
-        scanned = session.execute(
-            select(VenueRow.id, VenueRow.city_slug)
-            .where(VenueRow.id > cursor)
-            .order_by(VenueRow.id)
-            .limit(NEW_VENUES_PER_TICK)
-        ).all()
+        scanned = venues.venues_after(session, cursor, NEW_VENUES_PER_TICK)
         if not scanned:
             return dg.SensorResult(skip_reason=f"no venue newer than id {cursor}")
         ids = [vid for vid, _ in scanned]
-        with_ids = set(
-            session.scalars(select(ProviderIdRow.venue_id).where(ProviderIdRow.venue_id.in_(ids)).distinct())
-        )
-        backlog = session.scalar(select(func.count()).select_from(VenueRow).where(VenueRow.id > cursor)) or 0
+        with_ids = provider_ids.venues_with_ids(session, ids)
+        backlog = venues.count_venues_after(session, cursor)
     last = ids[-1]
     fresh = [(vid, city) for vid, city in scanned if vid not in with_ids]
     if not fresh:
@@ -62,12 +53,6 @@ def new_venues_sensor(context: dg.SensorEvaluationContext, venue_store: VenueSto
     )
 
 
-def venue_run_config(venue_ids: list[int]) -> dict:
-    """Run config limiting the three city assets to the given venues."""
-    ops = {name: {"config": {"venue_ids": venue_ids}} for name in ("provider_ids", "discovered_photos", "uploaded_images")}
-    return {"ops": ops}
-
-
 RETRY_JOB_NAME = "retry_job"
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
@@ -76,22 +61,6 @@ IN_FLIGHT = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
-
-
-def due_retryable(session) -> int:  # type: ignore[no-untyped-def]
-    """Failed images (not retired) whose next_retry_at has passed."""
-    now = datetime.now(timezone.utc)
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(VenueImageRow)
-            .where(
-                VenueImageRow.status == "failed",
-                or_(VenueImageRow.next_retry_at.is_(None), VenueImageRow.next_retry_at <= now),
-            )
-        )
-        or 0
-    )
 
 
 @dg.asset_sensor(
@@ -115,7 +84,7 @@ def retry_after_report_sensor(
     if in_flight:
         return dg.SensorResult(skip_reason=f"retry run {in_flight[0].dagster_run.run_id[:8]} is still in progress")
     with venue_store.session() as session:
-        due = due_retryable(session)
+        due = images.due_failure_count(session)
         state = circuit_state(session)
     if state.retries_open:
         return dg.SensorResult(skip_reason=state.reason)
@@ -139,13 +108,6 @@ def record_failed_runs_sensor(context: dg.RunFailureSensorContext, venue_store: 
     run = context.dagster_run
     message = context.failure_event.message if context.failure_event else None
     with venue_store.session() as session:
-        if session.scalar(select(RunFailureRow.id).where(RunFailureRow.run_id == run.run_id)) is None:
-            session.add(
-                RunFailureRow(
-                    run_id=run.run_id,
-                    job_name=run.job_name,
-                    partition_key=run.tags.get("dagster/partition"),
-                    message=(message or "")[:2000],
-                    failed_at=datetime.now(timezone.utc),
-                )
-            )
+        reports.record_run_failure(
+            session, run.run_id, run.job_name, run.tags.get("dagster/partition"), message
+        )

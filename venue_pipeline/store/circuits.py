@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.store.schema import ApiCallRow, CircuitResetRow, UploadAttemptRow
 
 RETRY_TARGET = "retries"
@@ -34,7 +35,7 @@ def recent_retry_outcomes(session: Session, window: int) -> list[bool]:
         .order_by(UploadAttemptRow.started_at.desc(), UploadAttemptRow.id.desc())
         .limit(window)
     ).all()
-    return [outcome == "uploaded" for outcome in rows]
+    return [outcome == ImageStatus.UPLOADED for outcome in rows]
 
 
 def auth_failed_targets(session: Session) -> dict[str, datetime]:

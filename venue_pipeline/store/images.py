@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from venue_pipeline.store.schema import UploadAttemptRow, VenueImageRow, VenueRo
 
 MAX_PER_PROVIDER = 10
 MAX_PER_VENUE = 25
+SECRET_MARKERS = ("key=", "apikey=", "api_key=", "signature=", "sig=", "access_token=", "client_secret=")
 
 
 @dataclass
@@ -296,3 +297,79 @@ def update_reference(
     row.reference, row.reference_fetched_at, row.updated_at = reference, when, when
     if width and height:
         row.width, row.height = width, height
+
+
+def venue_gallery(session: Session, venue_id: int) -> list[VenueImageRow]:
+    """Every image row of a venue in gallery order: by position (retired ones, without one, last), then id."""
+    return list(
+        session.scalars(
+            select(VenueImageRow)
+            .where(VenueImageRow.venue_id == venue_id)
+            .order_by(VenueImageRow.position.is_(None), VenueImageRow.position, VenueImageRow.id)
+        )
+    )
+
+
+def due_failure_count(session: Session, now: datetime | None = None) -> int:
+    """How many failed (not retired) images are due for a retry: next_retry_at unset or passed."""
+    now = now or datetime.now(timezone.utc)
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(VenueImageRow)
+            .where(
+                VenueImageRow.status == ImageStatus.FAILED,
+                or_(VenueImageRow.next_retry_at.is_(None), VenueImageRow.next_retry_at <= now),
+            )
+        )
+        or 0
+    )
+
+
+def duplicate_photo_keys(session: Session, limit: int = 20) -> list[tuple[int, str, str, int]]:
+    """(venue id, provider, photo key, rows) of every photo stored more than once (at most `limit`)."""
+    stmt = (
+        select(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key, func.count())
+        .group_by(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.photo_key)
+        .having(func.count() > 1)
+        .limit(limit)
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def duplicate_cdn_paths(session: Session, limit: int = 20) -> list[tuple[str, int]]:
+    """(CDN path, rows) of every CDN path more than one image row points at (at most `limit`)."""
+    stmt = (
+        select(VenueImageRow.cdn_path, func.count())
+        .where(VenueImageRow.cdn_path.is_not(None))
+        .group_by(VenueImageRow.cdn_path)
+        .having(func.count() > 1)
+        .limit(limit)
+    )
+    return [tuple(row) for row in session.execute(stmt)]  # type: ignore[misc]
+
+
+def images_with_secrets(
+    session: Session, markers: Sequence[str] = SECRET_MARKERS, limit: int = 20
+) -> list[tuple[int, str]]:
+    """(image id, provider) of rows whose reference, CDN URL or error message holds a key or signature
+    parameter (case-insensitive; at most `limit`)."""
+    leaky = or_(
+        *[
+            func.lower(column).contains(marker)
+            for column in (VenueImageRow.reference, VenueImageRow.cdn_url, VenueImageRow.error_message)
+            for marker in markers
+        ]
+    )
+    stmt = select(VenueImageRow.id, VenueImageRow.provider).where(leaky).limit(limit)
+    return [(image_id, provider) for image_id, provider in session.execute(stmt)]
+
+
+def images_without_status(session: Session, limit: int = 20) -> list[int]:
+    """Ids of image rows whose status is missing or not an ImageStatus (at most `limit`)."""
+    stmt = (
+        select(VenueImageRow.id)
+        .where(or_(VenueImageRow.status.is_(None), VenueImageRow.status.not_in(tuple(ImageStatus))))
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.statuses import IdRecord, IdStatus
@@ -55,3 +55,36 @@ def save(session: Session, records: Iterable[IdRecord], now: datetime | None = N
         written += 1
     session.flush()
     return written
+
+
+def venues_with_ids(session: Session, venue_ids: Sequence[int]) -> set[int]:
+    """Those of the given venues that have at least one provider row (of any status)."""
+    ids = list(venue_ids)
+    out: set[int] = set()
+    for start in range(0, len(ids), 500):
+        stmt = select(ProviderIdRow.venue_id).where(ProviderIdRow.venue_id.in_(ids[start : start + 500])).distinct()
+        out.update(session.scalars(stmt))
+    return out
+
+
+def invalid_matched_ids(session: Session, limit: int = 20) -> list[tuple[int, str, str | None]]:
+    """(venue id, provider, place id) of matched rows whose ID is missing, empty or looks like an address
+    (holds a space or a comma); at most `limit`."""
+    bad = or_(
+        ProviderIdRow.place_id.is_(None),
+        ProviderIdRow.place_id == "",
+        ProviderIdRow.place_id.contains(" "),
+        ProviderIdRow.place_id.contains(","),
+    )
+    stmt = (
+        select(ProviderIdRow.venue_id, ProviderIdRow.provider, ProviderIdRow.place_id)
+        .where(ProviderIdRow.status == IdStatus.MATCHED, bad)
+        .limit(limit)
+    )
+    return [(vid, provider, place_id) for vid, provider, place_id in session.execute(stmt)]
+
+
+def matched_count(session: Session) -> int:
+    """How many (venue, provider) rows hold a matched ID."""
+    stmt = select(func.count()).select_from(ProviderIdRow).where(ProviderIdRow.status == IdStatus.MATCHED)
+    return int(session.scalar(stmt) or 0)

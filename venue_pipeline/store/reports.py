@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import case, distinct, func, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.errors import ERROR_CLASS, ErrorClass
-from venue_pipeline.core.statuses import ImageStatus
+from venue_pipeline.core.statuses import IdStatus, ImageStatus
 from venue_pipeline.store.calls import utc_day
 from venue_pipeline.store.schema import (
     ApiCallRow,
@@ -49,9 +50,9 @@ def failure_classes(session: Session) -> dict[str, int]:
     stmt = select(
         func.count(distinct(VenueImageRow.venue_id)),
         func.count(),
-        func.count(distinct(case((VenueImageRow.error_class == "transient", VenueImageRow.venue_id)))),
-        func.count(distinct(case((VenueImageRow.error_class == "permanent", VenueImageRow.venue_id)))),
-        func.count(distinct(case((VenueImageRow.error_class == "ambiguous", VenueImageRow.venue_id)))),
+        func.count(distinct(case((VenueImageRow.error_class == ErrorClass.TRANSIENT, VenueImageRow.venue_id)))),
+        func.count(distinct(case((VenueImageRow.error_class == ErrorClass.PERMANENT, VenueImageRow.venue_id)))),
+        func.count(distinct(case((VenueImageRow.error_class == ErrorClass.AMBIGUOUS, VenueImageRow.venue_id)))),
     ).where(failed)
     venues, images, transient, permanent, ambiguous = session.execute(stmt).one()
     return {
@@ -69,7 +70,7 @@ def partial_failure_venues(session: Session, limit: int = 50) -> list[dict[str, 
     is_failed = case((VenueImageRow.status.in_(FAILED_STATES), 1), else_=0)
     is_uploaded = case((VenueImageRow.status == ImageStatus.UPLOADED, 1), else_=0)
     is_transient = case(
-        ((VenueImageRow.status == ImageStatus.FAILED) & (VenueImageRow.error_class == "transient"), 1), else_=0
+        ((VenueImageRow.status == ImageStatus.FAILED) & (VenueImageRow.error_class == ErrorClass.TRANSIENT), 1), else_=0
     )
     agg = (
         select(
@@ -121,7 +122,7 @@ def coverage_by_city(session: Session) -> list[dict[str, Any]]:
     )
     id_counts = (
         select(ProviderIdRow.venue_id, func.count().label("n"))
-        .where(ProviderIdRow.status == "matched")
+        .where(ProviderIdRow.status == IdStatus.MATCHED)
         .group_by(ProviderIdRow.venue_id)
         .subquery()
     )
@@ -238,6 +239,29 @@ def save_snapshot(session: Session, summary: dict[str, Any], run_id: str | None)
     return row.id
 
 
+def record_run_failure(
+    session: Session,
+    run_id: str,
+    job_name: str,
+    partition_key: str | None,
+    message: str | None,
+    now: datetime | None = None,
+) -> bool:
+    """Records a failed Dagster run once (by run id); False when it was already recorded."""
+    if session.scalar(select(RunFailureRow.id).where(RunFailureRow.run_id == run_id)) is not None:
+        return False
+    session.add(
+        RunFailureRow(
+            run_id=run_id,
+            job_name=job_name,
+            partition_key=partition_key,
+            message=(message or "")[:2000],
+            failed_at=now or datetime.now(timezone.utc),
+        )
+    )
+    session.flush()
+    return True
+
 
 def stale_transient_failures(session: Session, older_than_hours: int = 24) -> int:
     """Transient failures still unresolved on images found more than `older_than_hours` ago."""
@@ -248,7 +272,7 @@ def stale_transient_failures(session: Session, older_than_hours: int = 24) -> in
             .select_from(VenueImageRow)
             .where(
                 VenueImageRow.status == ImageStatus.FAILED,
-                VenueImageRow.error_class == "transient",
+                VenueImageRow.error_class == ErrorClass.TRANSIENT,
                 VenueImageRow.discovered_at < cutoff,
             )
         )
@@ -292,3 +316,82 @@ def failed_images(session: Session, limit: int | None = None) -> list[dict[str, 
 def latest_snapshot(session: Session) -> dict[str, Any] | None:
     row = session.scalars(select(FailureReportRow).order_by(FailureReportRow.id.desc()).limit(1)).first()
     return None if row is None else row.summary
+
+
+@dataclass(frozen=True)
+class CitySummary:
+    """One city's state: venues, matched IDs per provider, images per status, venues with an uploaded image."""
+
+    city: str
+    venues: int
+    matched_ids: dict[str, int] = field(default_factory=dict)
+    images: dict[str, int] = field(default_factory=dict)
+    venues_with_image: int = 0
+
+    @property
+    def discovered(self) -> int:
+        return sum(self.images.values())
+
+    @property
+    def uploaded(self) -> int:
+        return self.images.get(ImageStatus.UPLOADED, 0)
+
+    @property
+    def failed(self) -> int:
+        """Failed images, retryable or retired."""
+        return sum(self.images.get(status, 0) for status in FAILED_STATES)
+
+
+def city_summary(session: Session, city_slug: str) -> CitySummary:
+    """What the pipeline holds for one city (the demo's summary row)."""
+    venue_ids = select(VenueRow.id).where(VenueRow.city_slug == city_slug)
+    venues = session.scalar(select(func.count()).select_from(VenueRow).where(VenueRow.city_slug == city_slug))
+    ids = session.execute(
+        select(ProviderIdRow.provider, func.count())
+        .where(ProviderIdRow.venue_id.in_(venue_ids), ProviderIdRow.status == IdStatus.MATCHED)
+        .group_by(ProviderIdRow.provider)
+    )
+    statuses = session.execute(
+        select(VenueImageRow.status, func.count())
+        .where(VenueImageRow.venue_id.in_(venue_ids))
+        .group_by(VenueImageRow.status)
+    )
+    with_image = session.scalar(
+        select(func.count(func.distinct(VenueImageRow.venue_id))).where(
+            VenueImageRow.venue_id.in_(venue_ids), VenueImageRow.status == ImageStatus.UPLOADED
+        )
+    )
+    return CitySummary(
+        city=city_slug,
+        venues=int(venues or 0),
+        matched_ids={p: int(n) for p, n in ids},
+        images={status: int(n) for status, n in statuses},
+        venues_with_image=int(with_image or 0),
+    )
+
+
+def failed_images_by_error_type(session: Session) -> list[tuple[str | None, int]]:
+    """(error type, failed or retired images), most first."""
+    stmt = (
+        select(VenueImageRow.error_type, func.count())
+        .where(VenueImageRow.status.in_(FAILED_STATES))
+        .group_by(VenueImageRow.error_type)
+        .order_by(func.count().desc())
+    )
+    return [(error_type, int(n)) for error_type, n in session.execute(stmt)]
+
+
+def calls_by_provider(session: Session) -> list[tuple[str, int, float | None]]:
+    """(provider, calls, total cost) over the whole api_calls ledger."""
+    stmt = select(ApiCallRow.provider, func.count(), func.sum(ApiCallRow.cost)).group_by(ApiCallRow.provider)
+    return [(provider, int(n), cost) for provider, n, cost in session.execute(stmt)]
+
+
+def deferred_ids_by_provider(session: Session) -> list[tuple[str, int]]:
+    """(provider, ID lookups deferred by a daily quota)."""
+    stmt = (
+        select(ProviderIdRow.provider, func.count())
+        .where(ProviderIdRow.status == IdStatus.DEFERRED)
+        .group_by(ProviderIdRow.provider)
+    )
+    return [(provider, int(n)) for provider, n in session.execute(stmt)]

@@ -21,6 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from venue_pipeline.core.statuses import ImageStatus
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -118,7 +120,7 @@ class VenueImageRow(Base):
     quality_score: Mapped[float] = mapped_column(Float, default=0.1)
     position: Mapped[int | None] = mapped_column(Integer)
     attribution: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(24), default="pending")
+    status: Mapped[str] = mapped_column(String(24), default=ImageStatus.PENDING)
     error_type: Mapped[str | None] = mapped_column(String(32))
     error_class: Mapped[str | None] = mapped_column(String(16))
     status_code: Mapped[int | None] = mapped_column(Integer)

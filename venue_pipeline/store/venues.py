@@ -6,13 +6,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.importer import VenueInput
 from venue_pipeline.core.slugs import venue_slug
+from venue_pipeline.core.staleness import FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.store.schema import VenueRow
+from venue_pipeline.store.schema import VenueImageRow, VenueRow
 
 _UPDATABLE = ("name", "address", "postcode", "city_slug", "city_name", "country")
 
@@ -139,6 +141,63 @@ def mark_images_checked(session: Session, venue_ids: Iterable[int], when: dateti
             row.images_checked_at = when
 
 
+def get_venue(session: Session, venue_id: int) -> Venue | None:
+    """One venue by id (None when there is none)."""
+    row = session.get(VenueRow, venue_id)
+    return None if row is None else to_venue(row)
+
+
+def venues_after(session: Session, after_id: int, limit: int) -> list[tuple[int, str]]:
+    """(id, city slug) of the first `limit` venues with an id above `after_id`, in id order."""
+    stmt = select(VenueRow.id, VenueRow.city_slug).where(VenueRow.id > after_id).order_by(VenueRow.id).limit(limit)
+    return [(vid, city) for vid, city in session.execute(stmt)]
+
+
+def count_venues_after(session: Session, after_id: int) -> int:
+    """How many venues have an id above `after_id`."""
+    return int(session.scalar(select(func.count()).select_from(VenueRow).where(VenueRow.id > after_id)) or 0)
+
+
+def _is_stale(now: datetime) -> ColumnElement[bool]:
+    """Never checked, or checked 30 days ago with an uploaded image, or 7 days ago without (core/staleness.py)."""
+    has_images = (
+        select(VenueImageRow.venue_id)
+        .where(VenueImageRow.status == ImageStatus.UPLOADED)
+        .distinct()
+        .scalar_subquery()
+    )
+    return or_(
+        VenueRow.images_checked_at.is_(None),
+        (VenueRow.id.in_(has_images)) & (VenueRow.images_checked_at <= now - FRESH_WITH_IMAGES),
+        (VenueRow.id.not_in(has_images)) & (VenueRow.images_checked_at <= now - FRESH_WITHOUT_IMAGES),
+    )
+
+
+def stale_cities(session: Session, now: datetime, limit: int) -> list[tuple[str, int]]:
+    """(city slug, stale venues) of the `limit` cities with the most venues due for photo discovery
+    at `now`, most first, then by slug."""
+    stmt = (
+        select(VenueRow.city_slug, func.count())
+        .where(_is_stale(now))
+        .group_by(VenueRow.city_slug)
+        .order_by(func.count().desc(), VenueRow.city_slug)
+        .limit(limit)
+    )
+    return [(city, int(count)) for city, count in session.execute(stmt)]
+
+
+def stale_venue_ids(session: Session, city_slug: str, now: datetime, limit: int) -> list[int]:
+    """Ids of up to `limit` venues of a city due for photo discovery at `now`: never checked first,
+    then the oldest check, then id."""
+    stmt = (
+        select(VenueRow.id)
+        .where(_is_stale(now), VenueRow.city_slug == city_slug)
+        .order_by(VenueRow.images_checked_at.is_not(None), VenueRow.images_checked_at, VenueRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
 def cities(session: Session) -> list[tuple[str, str, int]]:
     """(slug, display name, venue count) of every city, by slug."""
     stmt = (
@@ -151,8 +210,6 @@ def cities(session: Session) -> list[tuple[str, str, int]]:
 
 def images_checked(session: Session, venue_ids: Sequence[int]) -> dict[int, tuple[datetime | None, bool]]:
     """Per venue: when its photos were last discovered, and whether it holds any uploaded image."""
-    from venue_pipeline.store.schema import VenueImageRow
-
     out: dict[int, tuple[datetime | None, bool]] = {}
     ids = list(venue_ids)
     for start in range(0, len(ids), 500):
@@ -160,7 +217,7 @@ def images_checked(session: Session, venue_ids: Sequence[int]) -> dict[int, tupl
         with_images = set(
             session.scalars(
                 select(VenueImageRow.venue_id)
-                .where(VenueImageRow.venue_id.in_(chunk), VenueImageRow.status == "uploaded")
+                .where(VenueImageRow.venue_id.in_(chunk), VenueImageRow.status == ImageStatus.UPLOADED)
                 .distinct()
             )
         )
