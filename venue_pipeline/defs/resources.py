@@ -12,13 +12,12 @@ from contextlib import contextmanager
 
 import dagster as dg
 from pydantic import Field
-from sqlalchemy.orm import Session
 
 from venue_pipeline.config import default_db_url, default_image_dir
 from venue_pipeline.providers.config import UNSET, resolve_provider_config
 from venue_pipeline.providers.registry import API_KEY_ENV, PROVIDERS
 from venue_pipeline.services import Settings
-from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.db import Session, session_scope
 
 
 class VenueStore(dg.ConfigurableResource):
