@@ -12,6 +12,7 @@ import httpx
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.sandbox import routes_foursquare, routes_geoapify, routes_google, routes_here, routes_imagekit
 from venue_pipeline.sandbox.faults import FaultConfig
+from venue_pipeline.sandbox.google_photo_tokens import PhotoTokens
 from venue_pipeline.sandbox.routes_common import Ctx, Route, canonical_key, error_response, fault_response
 from venue_pipeline.sandbox.routes_imagekit import StoredFile
 from venue_pipeline.sandbox.world import SandboxConfig, World
@@ -42,7 +43,7 @@ class Sandbox:
         self.faults_injected: Counter[tuple[str, str, str]] = Counter()
         self.imagekit_files: dict[str, StoredFile] = {}
         self.imagekit_uploads: Counter[str] = Counter()
-        self.google_tokens = routes_google.PhotoTokens(world.config.seed)
+        self.google_tokens = PhotoTokens(world.config.seed)
         self._occurrences: Counter[tuple[str, str, str]] = Counter()
         self._nonce = 0
 

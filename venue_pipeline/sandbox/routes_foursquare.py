@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from venue_pipeline.sandbox.categories import CATEGORIES
 from venue_pipeline.sandbox.images import CONTENT_TYPES, render_photo
 from venue_pipeline.sandbox.routes_common import (
     Ctx,
@@ -19,7 +20,8 @@ from venue_pipeline.sandbox.routes_common import (
     parse_latlng,
     route,
 )
-from venue_pipeline.sandbox.world import CATEGORIES, FOURSQUARE_PHOTO_HOST, SimPhoto, SimPlace
+from venue_pipeline.sandbox.world import SimPlace
+from venue_pipeline.sandbox.world_photos import FOURSQUARE_PHOTO_HOST, SimPhoto
 
 STYLE = "foursquare"
 NEW_HOST = "places-api.foursquare.com"

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from venue_pipeline.sandbox.categories import CATEGORIES
 from venue_pipeline.sandbox.routes_common import (
     Ctx,
     Route,
@@ -16,7 +17,7 @@ from venue_pipeline.sandbox.routes_common import (
     parse_int,
     route,
 )
-from venue_pipeline.sandbox.world import CATEGORIES, SimPlace, haversine_m
+from venue_pipeline.sandbox.world import SimPlace, haversine_m
 
 STYLE = "geoapify"
 _UK_POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?)\s*(\d[A-Z]{2})\b", re.I)

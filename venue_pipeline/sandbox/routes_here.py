@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from venue_pipeline.sandbox.categories import CATEGORIES
 from venue_pipeline.sandbox.routes_common import (
     Ctx,
     Route,
@@ -16,7 +17,7 @@ from venue_pipeline.sandbox.routes_common import (
     parse_latlng,
     route,
 )
-from venue_pipeline.sandbox.world import CATEGORIES, SimPlace, haversine_m
+from venue_pipeline.sandbox.world import SimPlace, haversine_m
 
 STYLE = "here"
 

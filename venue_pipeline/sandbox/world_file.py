@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from venue_pipeline.sandbox.world import PROVIDERS, SandboxConfig, SimAddress, SimPlace, World
+from venue_pipeline.sandbox.world import PROVIDERS, SandboxConfig, SimPlace, World
+from venue_pipeline.sandbox.world_addresses import SimAddress
 
 FORMAT = "venue_pipeline.world/1"
 

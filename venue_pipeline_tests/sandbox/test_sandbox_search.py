@@ -9,7 +9,8 @@ import pytest
 
 from venue_pipeline.core.venue import Venue
 from venue_pipeline.sandbox.app import Sandbox, build_sandbox
-from venue_pipeline.sandbox.world import PROVIDERS, SandboxConfig, World, normalise_text
+from venue_pipeline.sandbox.world import PROVIDERS, SandboxConfig, World
+from venue_pipeline.sandbox.world_names import normalise_text
 
 GOOGLE_SEARCH_TEXT = "https://places.googleapis.com/v1/places:searchText"
 GOOGLE_FIND_PLACE = "https://maps.googleapis.com/maps/api/place/findplacefromtext/json"
