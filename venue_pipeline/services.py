@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import func, select
@@ -20,12 +21,14 @@ from venue_pipeline.core.ports import ImageStore, ProviderClient
 from venue_pipeline.providers.base import ProviderSettings
 from venue_pipeline.providers.config import UNSET, ProviderLimitsConfig, display_url, resolve_provider_config
 from venue_pipeline.providers.registry import PROVIDER_SPECS, PROVIDERS, build_clients, default_settings
-from venue_pipeline.sandbox.app import Sandbox, build_sandbox
-from venue_pipeline.sandbox.faults import FaultConfig
 from venue_pipeline.store.calls import DbCallLedger
 from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.schema import VenueRow
 from venue_pipeline.store.venues import list_venues
+
+if TYPE_CHECKING:  # the simulator is imported only where the sandbox is built, never by production wiring
+    from venue_pipeline.sandbox.app import Sandbox
+    from venue_pipeline.sandbox.faults import FaultConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,8 @@ SANDBOX_KEY = "sandbox-key"
 
 def fault_preset(name: str) -> FaultConfig:
     """Named fault mixes for the sandbox: none, default (the demo's), heavy, or outage (heavy faults that clear)."""
+    from venue_pipeline.sandbox.faults import FaultConfig
+
     presets = {
         "none": FaultConfig.none,
         "default": FaultConfig.default,
@@ -152,6 +157,8 @@ _SANDBOX_LOCK = threading.Lock()
 def build_world_sandbox(settings: Settings) -> Sandbox:
     """The in-process simulator: its world read from settings.sandbox_world when set, else generated from every
     venue in the store and the seed."""
+    from venue_pipeline.sandbox.app import Sandbox, build_sandbox
+
     if settings.sandbox_world:
         from venue_pipeline.sandbox.world import SandboxConfig
         from venue_pipeline.sandbox.world_file import read_world, world_from_data
