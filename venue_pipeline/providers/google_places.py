@@ -11,6 +11,7 @@ import httpx
 
 from venue_pipeline.core.errors import ErrorType, ProviderError
 from venue_pipeline.core.ports import PhotoRef, Place
+from venue_pipeline.providers import google_errors
 from venue_pipeline.providers.coords import lat_lng
 from venue_pipeline.providers.http import (
     HttpProviderClient,
@@ -84,7 +85,15 @@ class GooglePlacesClient(HttpProviderClient):
     supports_photos: ClassVar[bool] = True
     photo_hosts: ClassVar[frozenset[str]] = PHOTO_HOSTS
     default_costs: ClassVar[Mapping[str, float]] = DEFAULT_COSTS
-    checks_google_status: ClassVar[bool] = True
+
+    # -- Google's error forms (providers/google_errors.py) -------------------------------------
+    def payload_error_type(self, payload: Any) -> tuple[str, ErrorType] | None:
+        """Legacy web services answer HTTP 200 with the error in "status" (OVER_QUERY_LIMIT, REQUEST_DENIED...)."""
+        return google_errors.legacy_status_error_type(payload)
+
+    def status_error_type(self, payload: Any) -> ErrorType | None:
+        """Places API (New) errors: the RPC status, or auth_error when an ErrorInfo reason refuses the key."""
+        return google_errors.rpc_error_type(payload)
 
     @property
     def api(self) -> str:

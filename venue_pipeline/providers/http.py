@@ -37,53 +37,6 @@ MAX_BACKOFF_S = 8.0
 DEFAULT_MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for inside a call
 SNIPPET_CHARS = 80
 
-# Legacy Google web services answer HTTP 200 with the outcome in "status".
-GOOGLE_LEGACY_STATUS: dict[str, ErrorType] = {
-    "OVER_QUERY_LIMIT": ErrorType.RATE_LIMITED,
-    "REQUEST_DENIED": ErrorType.AUTH_ERROR,
-    "INVALID_REQUEST": ErrorType.BAD_REQUEST,
-    # "Server-side error; trying again may be successful": a transient error the retry policy repeats.
-    "UNKNOWN_ERROR": ErrorType.SERVICE_UNAVAILABLE,
-    "NOT_FOUND": ErrorType.NOT_FOUND,
-}
-# Google's RPC error body {"error": {"code", "status", "details"}} (Places API New).
-GOOGLE_RPC_STATUS: dict[str, ErrorType] = {
-    "RESOURCE_EXHAUSTED": ErrorType.RATE_LIMITED,
-    "PERMISSION_DENIED": ErrorType.FORBIDDEN,
-    "UNAUTHENTICATED": ErrorType.AUTH_ERROR,
-    "INVALID_ARGUMENT": ErrorType.BAD_REQUEST,
-    "NOT_FOUND": ErrorType.NOT_FOUND,
-    "UNAVAILABLE": ErrorType.SERVICE_UNAVAILABLE,
-    "DEADLINE_EXCEEDED": ErrorType.GATEWAY_TIMEOUT,
-    "INTERNAL": ErrorType.SERVER_ERROR,
-}
-# google.rpc.ErrorInfo reasons (domain googleapis.com, google/api/error_reason.proto) that are about the
-# key, the project or its billing, not about one resource: every later call with that key fails the same
-# way, so they are auth errors (they open the provider's per-run circuit), whatever the RPC status.
-GOOGLE_KEY_ERROR_REASONS = frozenset(
-    {
-        "API_KEY_INVALID",
-        "API_KEY_SERVICE_BLOCKED",
-        "API_KEY_HTTP_REFERRER_BLOCKED",
-        "API_KEY_IP_ADDRESS_BLOCKED",
-        "API_KEY_ANDROID_APP_BLOCKED",
-        "API_KEY_IOS_APP_BLOCKED",
-        "SERVICE_DISABLED",
-        "BILLING_DISABLED",
-        "CONSUMER_SUSPENDED",
-        "CONSUMER_INVALID",
-        "USER_PROJECT_DENIED",
-        "CREDENTIALS_MISSING",
-        "ACCESS_TOKEN_EXPIRED",
-        "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-        "ACCESS_TOKEN_TYPE_UNSUPPORTED",
-        "ACCOUNT_STATE_INVALID",
-        "GCP_SUSPENDED",
-    }
-)
-GOOGLE_INVALID_KEY_REASONS = GOOGLE_KEY_ERROR_REASONS  # the older name
-
-
 def parse_retry_after(value: str | None) -> float | None:
     """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None if absent or bad."""
     if value is None or not value.strip():
@@ -133,22 +86,6 @@ def error_message_of(payload: Any) -> str | None:
     return _text(err)
 
 
-def google_rpc_error_type(payload: Any) -> ErrorType | None:
-    """The taxonomy type of a Google RPC error body, or None when the body is not one."""
-    if not isinstance(payload, Mapping) or not isinstance(payload.get("error"), Mapping):
-        return None
-    err = payload["error"]
-    status = err.get("status")
-    if not isinstance(status, str) or status not in GOOGLE_RPC_STATUS:
-        return None
-    if status in {"PERMISSION_DENIED", "INVALID_ARGUMENT", "UNAUTHENTICATED"}:
-        for detail in err.get("details") or ():
-            if isinstance(detail, Mapping) and detail.get("reason") in GOOGLE_KEY_ERROR_REASONS:
-                return ErrorType.AUTH_ERROR
-    # A PERMISSION_DENIED without a key/project reason is about the resource asked for (one photo): forbidden.
-    return GOOGLE_RPC_STATUS[status]
-
-
 def _text(value: Any) -> str | None:
     return value.strip()[:200] if isinstance(value, str) and value.strip() else None
 
@@ -157,8 +94,6 @@ class HttpProviderClient(BaseProviderClient):
     """A ProviderClient whose every request goes through `_call` (quota, pacing, retries, ledger)."""
 
     default_costs: ClassVar[Mapping[str, float]] = {}
-    # Only Google's legacy web services put errors in an HTTP-200 "status" field.
-    checks_google_status: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -192,6 +127,17 @@ class HttpProviderClient(BaseProviderClient):
         if endpoint_kind in self.settings.costs:
             return float(self.settings.costs[endpoint_kind])
         return float(self.default_costs.get(endpoint_kind, 0.0))
+
+    # -- hooks for a provider's own error forms (Google: providers/google_errors.py) -------------
+    def payload_error_type(self, payload: Any) -> tuple[str, ErrorType] | None:
+        """An error carried in a successful (2xx) JSON answer, as (the provider's code, taxonomy type);
+        None: the answer is a result. Providers that always use HTTP statuses keep this default."""
+        return None
+
+    def status_error_type(self, payload: Any) -> ErrorType | None:
+        """The taxonomy type an HTTP error's parsed body names, when it says more than the status code;
+        None: the status code decides (core.errors.error_type_for_status)."""
+        return None
 
     def _api_key(self) -> str:
         """The key, or a permanent missing_api_key error (registry normally disables such clients)."""
@@ -370,24 +316,24 @@ class HttpProviderClient(BaseProviderClient):
                 status_code=status,
                 target=self.name,
             )
-        if self.checks_google_status and isinstance(payload, Mapping):
-            gstatus = payload.get("status")
-            if isinstance(gstatus, str) and gstatus in GOOGLE_LEGACY_STATUS:
-                detail = error_message_of(payload)
-                message = f"{gstatus}: {detail}" if detail and detail != gstatus else gstatus
-                raise ProviderError(
-                    GOOGLE_LEGACY_STATUS[gstatus],
-                    f"{endpoint_kind}: {redact(message, self.settings.api_key)}",
-                    status_code=status,
-                    target=self.name,
-                )
+        found = self.payload_error_type(payload)
+        if found is not None:
+            code, error_type = found
+            detail = error_message_of(payload)
+            message = f"{code}: {detail}" if detail and detail != code else code
+            raise ProviderError(
+                error_type,
+                f"{endpoint_kind}: {redact(message, self.settings.api_key)}",
+                status_code=status,
+                target=self.name,
+            )
         return payload
 
     def _status_error(
         self, endpoint_kind: str, response: httpx.Response, payload: Any
     ) -> ProviderError:
         status = response.status_code
-        error_type = google_rpc_error_type(payload) or error_type_for_status(status)
+        error_type = self.status_error_type(payload) or error_type_for_status(status)
         retry_after = None
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"))

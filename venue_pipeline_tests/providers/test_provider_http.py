@@ -243,3 +243,28 @@ def test_concurrent_tasks_cannot_overrun_the_quota(make_client, ledger):
     results = run(five())
     assert sum(isinstance(r, QuotaExhausted) for r in results) == 2
     assert len(rec.requests) == 3 and len(ledger.calls) == 3
+
+
+def test_google_error_forms_are_read_only_by_the_google_client(make_client):
+    """The shared call path knows no provider's error body: Google's forms are its client's hooks
+    (providers/google_errors.py), so another provider's body that looks like one is not read as Google's."""
+    from venue_pipeline.providers.google_places import GooglePlacesClient
+    from venue_pipeline.providers.here import HereClient
+
+    legacy_denied = {"status": "REQUEST_DENIED", "error_message": "The provided API key is invalid."}
+    client, _ = make_client(HereClient, json_response({**legacy_denied, "items": []}, 200))
+    assert run(client.search("x", 51.5, -0.1)) == []  # a HERE answer's "status" field means nothing
+    google, _ = make_client(GooglePlacesClient, json_response(legacy_denied, 200), options={"api": "legacy"})
+    with pytest.raises(ProviderError) as info:
+        run(google.search("x", 51.5, -0.1))
+    assert info.value.error_type is ErrorType.AUTH_ERROR and "REQUEST_DENIED" in str(info.value)
+
+    rpc = {"error": {"code": 403, "status": "PERMISSION_DENIED", "details": [{"reason": "API_KEY_INVALID"}]}}
+    client, _ = make_client(GeoapifyClient, json_response(rpc, 403))
+    with pytest.raises(ProviderError) as info:
+        run(client.search("x", 51.5, -0.1))
+    assert info.value.error_type is ErrorType.FORBIDDEN  # the status decides for a provider without the hook
+    google, _ = make_client(GooglePlacesClient, json_response(rpc, 403))
+    with pytest.raises(ProviderError) as info:
+        run(google.search("x", 51.5, -0.1))
+    assert info.value.error_type is ErrorType.AUTH_ERROR  # the key reason makes it an auth error
