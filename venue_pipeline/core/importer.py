@@ -38,7 +38,7 @@ OPEN_PUBS_COLUMNS: tuple[str, ...] = (
     "local_authority",
 )
 CSV_REQUIRED_COLUMNS: tuple[str, ...] = ("name", "address", "city", "country")
-CSV_OPTIONAL_COLUMNS: tuple[str, ...] = ("lat", "lng", "external_id", "postcode")
+# Optional CSV columns: lat, lng, external_id, postcode.
 OPEN_PUBS_COUNTRY = "United Kingdom"
 
 MAX_RECORD_LINES = 20

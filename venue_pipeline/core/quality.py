@@ -5,7 +5,6 @@ from __future__ import annotations
 UNKNOWN_SCORE = 0.1
 FULL_RESOLUTION_PX = 4_000_000
 MIN_SHORT_SIDE = 400
-SCORING_VERSION = "2.0"
 
 _EPS = 1e-9
 

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import ClassVar, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,8 +42,17 @@ def rebase(url: str, base_url: str | None) -> str:
     return base_url.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def price(settings: ProviderSettings, endpoint_kind: str, default_costs: Mapping[str, float]) -> float:
+    """One call's list price: the configured cost of that endpoint kind, else the provider's default, else 0."""
+    if endpoint_kind in settings.costs:
+        return float(settings.costs[endpoint_kind])
+    return float(default_costs.get(endpoint_kind, 0.0))
+
+
 class BaseProviderClient(ProviderClient):
     """What every provider client holds: its settings, the shared HTTP client and the call ledger."""
+
+    default_costs: ClassVar[Mapping[str, float]] = {}  # list price per call, by endpoint kind
 
     def __init__(self, settings: ProviderSettings, http: httpx.AsyncClient, ledger: CallLedger) -> None:
         # Building any client installs (once) the filter that keeps keys in URLs out of httpx's log records, so
@@ -52,6 +61,10 @@ class BaseProviderClient(ProviderClient):
         self.settings = settings
         self.http = http
         self.ledger = ledger
+
+    def cost(self, endpoint_kind: str) -> float:
+        """The list price of one call of this kind (the port's cost()): settings.costs overrides the default."""
+        return price(self.settings, endpoint_kind, self.default_costs)
 
     async def photos(self, place_id: str) -> list[PhotoRef]:
         """The photos the provider holds for a place (empty for ID-only providers)."""

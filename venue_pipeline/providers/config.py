@@ -20,10 +20,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from venue_pipeline.providers.base import ProviderSettings
-from venue_pipeline.providers.base import rebase  # noqa: F401 - re-exported: the rule base URLs follow
+from venue_pipeline.providers.base import (
+    ProviderSettings,
+    rebase,  # noqa: F401 - re-exported: the rule base URLs follow
+)
 from venue_pipeline.providers.limits import DEFAULT_PLAN, PLAN_LIMITS, PLANS
-from venue_pipeline.providers.registry import API_KEY_ENV, ENV_PREFIX, PROVIDERS, default_settings
+from venue_pipeline.providers.registry import (
+    API_KEY_ENV,
+    ENV_PREFIX,
+    PROVIDERS,
+    default_settings,
+)
 
 PLAN_ENV = "VENUE_PROVIDER_PLAN"
 NO_CAP_WORDS = frozenset({"", "none"})

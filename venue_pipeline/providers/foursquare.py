@@ -25,7 +25,7 @@ V3_BASE_URL = "https://api.foursquare.com/v3"
 PLACES_API_VERSION = "2025-06-17"
 SEARCH_LIMIT = 10
 PHOTO_LIMIT = 10
-# Within the free tier (500 calls/day in the original system).
+# Priced at 0: the pipeline's volume is assumed to stay within Foursquare's free monthly allowance.
 DEFAULT_COSTS: dict[str, float] = {"geocode": 0.0, "search": 0.0, "photos": 0.0}
 PHOTO_HOSTS = frozenset({"fastly.4sqi.net", "igx.4sqi.net"})
 ORIGINAL_SIZE = "original"

@@ -13,7 +13,7 @@ PLACES_URL = "https://api.geoapify.com/v2/places"
 PLACE_CATEGORIES = "catering.pub,catering.bar,catering.restaurant,catering.cafe"
 GEOCODE_LIMIT = 5
 SEARCH_LIMIT = 20
-# Within the 3000 credits/day free tier (original_system.md §1.3).
+# Priced at 0: within the 3,000 credits a day of Geoapify's free plan (https://www.geoapify.com/pricing).
 DEFAULT_COSTS: dict[str, float] = {"geocode": 0.0, "places": 0.0}
 
 

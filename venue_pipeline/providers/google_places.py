@@ -43,7 +43,8 @@ SEARCH_LIMIT = 10
 GEOCODE_BIAS_RADIUS_M = 5000
 MAX_BIAS_RADIUS_M = 50000
 MAX_PHOTOS = 10
-# Public list prices per call, USD (original_system.md §1.3, provider_apis.md §2: $ per 1000 / 1000).
+# List prices per call, USD: Google's per-1,000-request prices / 1,000 (Text/Nearby Search $32, Find Place and
+# Details $17, Place Photo $7; https://developers.google.com/maps/billing-and-pricing/pricing). Check there.
 DEFAULT_COSTS: dict[str, float] = {
     "text_search": 0.032,
     "nearby_search": 0.032,
@@ -209,8 +210,8 @@ def stable_photo_key(place_id: str, width: int | None, height: int | None, autho
     """A photo key that survives Google's rotating references.
 
     Google's photo_reference (legacy) and photo name (New) change between calls for the same
-    photo, so keying on them makes every re-discovery look like new photos (original_system.md
-    §9.2 #4). What stays put is the place, the pixel size and the contributing author, so the
+    photo, so keying on them would make every re-discovery look like new photos and store duplicates.
+    What stays put is the place, the pixel size and the contributing author, so the
     key is a short sha1 of those.
     """
     raw = f"{place_id}|{width or ''}|{height or ''}|{author or ''}"

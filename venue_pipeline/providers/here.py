@@ -22,7 +22,7 @@ GEOCODE_URL = "https://geocode.search.hereapi.com/v1/geocode"
 DISCOVER_URL = "https://discover.search.hereapi.com/v1/discover"
 GEOCODE_LIMIT = 5
 SEARCH_LIMIT = 10
-# Within the 250k/month free tier (original_system.md §1.3).
+# Priced at 0: our volume stays within HERE's free monthly allowance (https://www.here.com/get-started/pricing).
 DEFAULT_COSTS: dict[str, float] = {"geocode": 0.0, "discover": 0.0}
 
 

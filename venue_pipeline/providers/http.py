@@ -8,7 +8,7 @@ import logging
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar, Mapping
+from typing import Any, Mapping
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -93,8 +93,6 @@ def _text(value: Any) -> str | None:
 class HttpProviderClient(BaseProviderClient):
     """A ProviderClient whose every request goes through `_call` (quota, pacing, retries, ledger)."""
 
-    default_costs: ClassVar[Mapping[str, float]] = {}
-
     def __init__(
         self,
         settings: ProviderSettings,
@@ -122,12 +120,6 @@ class HttpProviderClient(BaseProviderClient):
         )
 
     # -- small helpers for subclasses ---------------------------------------------------------
-    def cost(self, endpoint_kind: str) -> float:
-        """The list price of one call of this kind: settings.costs overrides the module default."""
-        if endpoint_kind in self.settings.costs:
-            return float(self.settings.costs[endpoint_kind])
-        return float(self.default_costs.get(endpoint_kind, 0.0))
-
     # -- hooks for a provider's own error forms (Google: providers/google_errors.py) -------------
     def payload_error_type(self, payload: Any) -> tuple[str, ErrorType] | None:
         """An error carried in a successful (2xx) JSON answer, as (the provider's code, taxonomy type);

@@ -25,7 +25,8 @@ class Limits:
 PLANS: tuple[str, ...] = ("paid", "free")
 DEFAULT_PLAN = "paid"
 
-# The free-tier / seeded limits of the original system (original_system.md §1.3), kept as the "free" preset.
+# The free-tier numbers the pipeline started from (HERE 10/s; Geoapify 5/s and its 3,000 free credits a day;
+# Foursquare 1/s and 500 calls a day; Google 50/s), kept as the "free" preset for accounts on free tiers.
 FREE_LIMITS: dict[str, Limits] = {
     "here": Limits(rate_per_second=10.0, daily_quota=None),
     "geoapify": Limits(rate_per_second=5.0, daily_quota=3000),
@@ -57,7 +58,6 @@ PAID_LIMITS: dict[str, Limits] = {
 }
 
 PLAN_LIMITS: dict[str, dict[str, Limits]] = {"paid": PAID_LIMITS, "free": FREE_LIMITS}
-DEFAULT_LIMITS: dict[str, Limits] = PLAN_LIMITS[DEFAULT_PLAN]
 
 
 def _bucket(rate_per_second: float) -> AsyncLimiter:

@@ -34,9 +34,6 @@ class MemoryLedger:
         with self._lock:
             return list(self._calls)
 
-    def for_provider(self, provider: str) -> list[ApiCall]:
-        return [c for c in self.calls if c.provider == provider]
-
     def total_cost(self, provider: str | None = None) -> float:
         """What the recorded calls cost, for one provider or all."""
         return sum(c.cost for c in self.calls if provider is None or c.provider == provider)

@@ -14,7 +14,7 @@ import httpx
 
 from venue_pipeline.core.ports import CallLedger, ProviderClient
 from venue_pipeline.providers import foursquare, geoapify, google_places, here
-from venue_pipeline.providers.base import ProviderSettings
+from venue_pipeline.providers.base import ProviderSettings, price
 from venue_pipeline.providers.limits import DEFAULT_PLAN, PLAN_LIMITS
 
 
@@ -118,5 +118,7 @@ def ask_endpoint(settings: ProviderSettings, method: str) -> str:
 
 
 def ask_cost(settings: ProviderSettings, method: str) -> float:
-    """List price of one ID lookup (`search` or `geocode`) at this provider, for dry-run estimates."""
-    return float(settings.costs.get(ask_endpoint(settings, method), 0.0))
+    """List price of one ID lookup (`search` or `geocode`) at this provider, for dry-run estimates: the price
+    the client's cost() would charge, without building a client."""
+    known = PROVIDER_SPECS.get(settings.name)
+    return price(settings, ask_endpoint(settings, method), known.default_costs if known else {})
