@@ -1,0 +1,65 @@
+"""store/calls.py: the api_calls ledger counts today's calls per provider, today being the UTC day."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from venue_pipeline.core.ports import ApiCall
+from venue_pipeline.store.calls import DbCallLedger, utc_day
+from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.schema import ApiCallRow
+
+
+def _call(provider: str, when: datetime, error: str | None = None) -> ApiCall:
+    return ApiCall(provider, "search", 200 if error is None else 503, error, 0.01, 12, when)
+
+
+def test_utc_day_is_the_day_in_utc_whatever_the_offset() -> None:
+    new_york = timezone(timedelta(hours=-5))
+    tokyo = timezone(timedelta(hours=9))
+    assert utc_day(datetime(2026, 1, 1, 23, 30, tzinfo=new_york)) == "2026-01-02"
+    assert utc_day(datetime(2026, 1, 2, 8, 0, tzinfo=tokyo)) == "2026-01-01"
+    assert utc_day(datetime(2026, 1, 1, 0, 0, tzinfo=timezone.utc)) == "2026-01-01"
+
+
+def test_calls_today_counts_stored_calls_per_provider_on_the_utc_day(any_db_url: str) -> None:
+    now = datetime.now(timezone.utc)
+    yesterday = now - timedelta(days=1)
+    # the same instant as `yesterday`, written with an offset that puts it on today's local date
+    yesterday_ahead = yesterday.astimezone(timezone(timedelta(hours=14)))
+    earlier = DbCallLedger(any_db_url, run_id="run-1")
+    for call in [_call("here", now), _call("here", now, "service_unavailable"), _call("foursquare", now),
+                 _call("here", yesterday), _call("here", yesterday_ahead)]:
+        earlier.record(call)
+    assert earlier.flush() == 5
+
+    ledger = DbCallLedger(any_db_url, run_id="run-2")
+    assert ledger.calls_today("here") == 2
+    assert ledger.calls_today("foursquare") == 1
+    assert ledger.calls_today("geoapify") == 0
+    ledger.record(_call("here", now))  # counted at once, before it is written
+    assert ledger.calls_today("here") == 3
+    assert ledger.flush() == 1
+    assert ledger.calls_today("here") == 3  # written once, counted once
+    with session_scope(any_db_url) as s:
+        rows = s.execute(select(ApiCallRow.provider, ApiCallRow.day, ApiCallRow.run_id)).all()
+    assert sorted(rows) == sorted(
+        [("here", utc_day(now), "run-1")] * 2
+        + [("foursquare", utc_day(now), "run-1")]
+        + [("here", utc_day(yesterday), "run-1")] * 2
+        + [("here", utc_day(now), "run-2")]
+    )
+
+
+def test_a_full_buffer_is_written_without_an_explicit_flush(any_db_url: str) -> None:
+    now = datetime.now(timezone.utc)
+    ledger = DbCallLedger(any_db_url, flush_every=3)
+    for _ in range(4):
+        ledger.record(_call("geoapify", now))
+    with session_scope(any_db_url) as s:
+        assert len(s.scalars(select(ApiCallRow.id)).all()) == 3
+    assert ledger.flush() == 1
+    assert ledger.flush() == 0
+    assert len(ledger.recorded) == 4

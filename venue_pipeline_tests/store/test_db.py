@@ -1,0 +1,67 @@
+"""store/db.py: migrations to head (and in place from 0001), URL normalisation, engines and transactions."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, inspect, select, text
+
+from venue_pipeline.store.db import (
+    current_revision,
+    get_engine,
+    head_revision,
+    normalize_url,
+    session_scope,
+    upgrade,
+)
+from venue_pipeline.store.schema import VenueRow
+from venue_pipeline.store.venues import list_venues, upsert_venues
+from venue_pipeline_tests.store.factories import venue_input
+
+
+def test_schema_is_at_head_and_upgrade_is_idempotent(any_db_url: str) -> None:
+    assert current_revision(any_db_url) == head_revision()
+    assert upgrade(any_db_url) == head_revision()
+    tables = set(inspect(get_engine(any_db_url)).get_table_names())
+    assert {"venues", "provider_ids", "venue_images", "upload_attempts", "api_calls", "failure_reports"} <= tables
+    assert {"run_failures", "circuit_resets"} <= tables
+
+
+@pytest.mark.parametrize("bad", ["postgresql://u@h/db", "postgres://u@h/db"])
+def test_bare_postgres_urls_use_psycopg2(bad: str) -> None:
+    assert normalize_url(bad).startswith("postgresql+psycopg2://")
+
+
+def test_other_urls_are_left_alone() -> None:
+    assert normalize_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert normalize_url("postgresql+psycopg2://u:pw@h/db") == "postgresql+psycopg2://u:pw@h/db"
+
+
+def test_one_engine_per_url(any_db_url: str) -> None:
+    assert get_engine(any_db_url) is get_engine(any_db_url)
+
+
+def test_session_scope_commits_on_success_and_rolls_back_on_error(any_db_url: str) -> None:
+    with session_scope(any_db_url) as s:
+        upsert_venues(s, [venue_input("1")])
+    with pytest.raises(RuntimeError), session_scope(any_db_url) as s:
+        upsert_venues(s, [venue_input("2", name="Red Lion")])
+        raise RuntimeError("boom")
+    with session_scope(any_db_url) as s:
+        assert s.scalar(select(func.count(VenueRow.id))) == 1
+
+
+def test_an_existing_database_is_upgraded_in_place_keeping_its_rows(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade(url, "0001") == "0001"
+    with session_scope(url) as s:  # a row written by the first schema version, in its own columns
+        s.execute(
+            text(
+                "INSERT INTO venues (source, external_id, name, slug, city_slug, city_name, needs_geocoding, "
+                "created_at, updated_at) VALUES ('csv', '1', 'Old Pub', 'old-pub', 'bath', 'Bath', false, "
+                "'2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    assert upgrade(url) == head_revision()
+    with session_scope(url) as s:
+        venues = list_venues(s)
+    assert [v.name for v in venues] == ["Old Pub"]
