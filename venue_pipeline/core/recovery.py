@@ -17,7 +17,8 @@ MAX_DELAY = timedelta(hours=12)
 def backoff(attempts: int, *, base: timedelta = BASE_DELAY, rng: random.Random | None = None) -> timedelta:
     """Exponential backoff with full jitter, so many failures of one burst don't retry in lockstep."""
     rng = rng or random.Random()
-    ceiling = min(MAX_DELAY, base * (2 ** max(attempts - 1, 0)))
+    # The exponent is capped (2**32 base delays is far past MAX_DELAY) so a large count cannot overflow timedelta.
+    ceiling = min(MAX_DELAY, base * (2 ** min(max(attempts - 1, 0), 32)))
     return timedelta(seconds=ceiling.total_seconds() * (0.5 + rng.random() / 2))
 
 
