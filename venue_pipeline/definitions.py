@@ -17,8 +17,8 @@ from venue_pipeline.defs.sensors import new_venues_sensor, record_failed_runs_se
 
 
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
-    """The code location; resources default to the environment as it is now (the CLI demo rebuilds them
-    after it has set its own variables)."""
+    """The code location; resources default to build_resources(): every field empty, so each run reads the
+    environment when it starts (tests pass their own resources)."""
     return dg.Definitions(
         assets=[provider_ids, discovered_photos, uploaded_images, image_retries, image_failure_report],
         asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
