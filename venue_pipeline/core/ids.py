@@ -185,12 +185,11 @@ async def resolve_ids(
     clients: Mapping[str, ProviderClient],
     *,
     force: bool = False,
-    first_success_only: bool = False,
     concurrency: int = 16,
     now: datetime | None = None,
 ) -> IdStageResult:
-    """Geocodes venues without coordinates with every provider at once (or until the first success when
-    first_success_only) and searches near the rest; returns records to store, never a guessed ID."""
+    """Geocodes venues without coordinates with every provider at once and searches near the rest; returns
+    records to store, never a guessed ID."""
     run = _Run(clients, now or datetime.now(timezone.utc))
     gate = asyncio.Semaphore(concurrency)
     providers = list(clients)
@@ -204,15 +203,6 @@ async def resolve_ids(
             if venue.has_coordinates:
                 found = await asyncio.gather(*(run.call(venue, p, "search") for p in ask))
                 return [r for r in found if r is not None]
-            if first_success_only:
-                records = []
-                for provider in ask:
-                    record = await run.call(venue, provider, "geocode")
-                    if record is not None:
-                        records.append(record)
-                        if record.status == IdStatus.MATCHED:
-                            break
-                return records
             found = await asyncio.gather(*(run.call(venue, p, "geocode") for p in ask))
             return [r for r in found if r is not None]
 
