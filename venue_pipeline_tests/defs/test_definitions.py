@@ -89,7 +89,9 @@ def test_report_policy_thresholds_come_from_the_environment_at_run_time(monkeypa
         ReportPolicy().resolved({"VENUE_PERMANENT_RATE_WARN_PCT": "lots"})
 
 
-def test_build_definitions_takes_resources_for_tests():
+def test_build_definitions_takes_resources_for_tests(dagster_instance):
+    # a live instance: building Definitions reads the current instance's defs state (an earlier test's
+    # closed instance_for_test would otherwise still be the current one)
     custom = build_definitions({"venue_store": VenueStore(db_url="sqlite://"), "provider_apis": ProviderApis(),
                                 "report_policy": ReportPolicy(), "image_cdn": ImageCdn()})
     dg.Definitions.validate_loadable(custom)
