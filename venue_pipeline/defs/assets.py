@@ -2,12 +2,11 @@
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 from pydantic import Field
 
-from venue_pipeline.pipeline.report import build_report
 from venue_pipeline.defs.metadata import (
     discovery_metadata,
     ids_metadata,
@@ -17,11 +16,28 @@ from venue_pipeline.defs.metadata import (
     upload_metadata,
 )
 from venue_pipeline.defs.partitions import CITIES_PER_BACKFILL_RUN, cities_partitions
-from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore, settings_for
-from venue_pipeline.pipeline import merge, run_discovery, run_provider_ids, run_retries, run_uploads
+from venue_pipeline.defs.resources import (
+    ImageCdn,
+    ProviderApis,
+    VenueStore,
+    settings_for,
+)
+from venue_pipeline.pipeline import (
+    IdsSummary,
+    StageSummary,
+    merge,
+    run_discovery,
+    run_provider_ids,
+    run_retries,
+    run_uploads,
+)
+from venue_pipeline.pipeline.report import build_report
+from venue_pipeline.services import Settings
 from venue_pipeline.store.reports import save_snapshot
 
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
+
+S = TypeVar("S", bound=StageSummary)
 
 GROUP = "venue_galleries"
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=CITIES_PER_BACKFILL_RUN)
@@ -35,23 +51,29 @@ RETRY_ONLY_FIELD = Field(
 )
 
 
-class ProviderIdsConfig(dg.Config):
-    """Which venues and providers the ID stage works on."""
+class CityStageConfig(dg.Config):
+    """What every city asset's config holds: the providers to use and the retry-only switch; the other fields
+    of a subclass are its stage's keyword arguments, by name."""
 
     providers: list[str] = PROVIDERS_FIELD
+    retry_failed_only: bool = RETRY_ONLY_FIELD
+
+    def stage_options(self) -> dict[str, Any]:
+        """The keyword arguments of the stage: every field but retry_failed_only, which picks the path."""
+        return self.model_dump(exclude={"retry_failed_only"})
+
+
+class ProviderIdsConfig(CityStageConfig):
+    """Which venues and providers the ID stage works on."""
+
     venue_ids: list[int] = VENUE_IDS_FIELD
     force: bool = Field(default=False, description="Search again even where a match was recently rejected.")
     dry_run: bool = Field(default=False, description="Report what would change and what it would cost; store nothing.")
-    first_success_only: bool = Field(
-        default=False, description="Geocode new venues until the first provider succeeds (the old fallback mode)."
-    )
-    retry_failed_only: bool = RETRY_ONLY_FIELD
 
 
-class DiscoveryConfig(dg.Config):
+class DiscoveryConfig(CityStageConfig):
     """Which venues and providers photo discovery works on."""
 
-    providers: list[str] = PROVIDERS_FIELD
     venue_ids: list[int] = VENUE_IDS_FIELD
     force: bool = Field(default=False, description="List photos again even for venues checked recently.")
     fresh_with_images_days: int = Field(
@@ -60,16 +82,13 @@ class DiscoveryConfig(dg.Config):
     fresh_without_images_days: int = Field(
         default=7, description="A venue without any uploaded image is re-discovered after this many days."
     )
-    retry_failed_only: bool = RETRY_ONLY_FIELD
 
 
-class UploadConfig(dg.Config):
+class UploadConfig(CityStageConfig):
     """Which images the upload stage copies to the CDN."""
 
-    providers: list[str] = PROVIDERS_FIELD
     venue_ids: list[int] = Field(default=[], description="Only these venues (empty: the whole city).")
     image_ids: list[int] = Field(default=[], description="Only these images (empty: every pending or due image).")
-    retry_failed_only: bool = RETRY_ONLY_FIELD
 
 
 class RetryConfig(dg.Config):
@@ -87,20 +106,46 @@ class RetryConfig(dg.Config):
     )
 
 
-CITY_ASSET = dict(partitions_def=cities_partitions, backfill_policy=BACKFILL_POLICY, group_name=GROUP, kinds={"python", "sql"})
+CITY_ASSET: dict[str, Any] = {
+    "partitions_def": cities_partitions,
+    "backfill_policy": BACKFILL_POLICY,
+    "group_name": GROUP,
+    "kinds": {"python", "sql"},
+}
 
 
-def per_city(context: dg.AssetExecutionContext, stage: Callable[[str], Any]) -> Any:
-    """Runs a stage for each city of the run (one, or a backfill's batch), adds up the summaries and
-    logs why any provider was disabled."""
-    summary = merge([stage(city) for city in context.partition_keys])
-    for reason in getattr(summary, "disabled", {}).values():
+def per_city(
+    context: dg.AssetExecutionContext, stage: Callable[..., S], settings: Settings, config: CityStageConfig
+) -> S:
+    """Runs a stage with the config's options for each city of the run (one, or a backfill's batch), adds up
+    the summaries and logs why any provider was disabled."""
+    options = config.stage_options()
+    summary = merge([stage(settings, city=city, run_id=context.run_id, **options) for city in context.partition_keys])
+    for reason in summary.disabled.values():
         context.log.warning(reason)
     return summary
 
 
-def _skip(stage: str) -> dg.MaterializeResult:
-    return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{stage} skipped: retry_failed_only")})
+def city_asset(
+    context: dg.AssetExecutionContext,
+    config: CityStageConfig,
+    resources: tuple[VenueStore, ProviderApis, ImageCdn],
+    stage: Callable[..., S],
+    metadata: Callable[[S, Settings], dict[str, Any]],
+    *,
+    skip: str | None = None,
+) -> dg.MaterializeResult:
+    """A city asset's run: its stage per city and its metadata with the provider limits in force; with
+    retry_failed_only, a stage named by `skip` skips itself (before reading any setting) and says so."""
+    if skip and config.retry_failed_only:
+        return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{skip} skipped: retry_failed_only")})
+    settings = settings_for(*resources)
+    summary = per_city(context, stage, settings, config)
+    return dg.MaterializeResult(metadata={**metadata(summary, settings), **limits_metadata(settings)})
+
+
+def _ids_metadata(summary: IdsSummary, settings: Settings) -> dict[str, Any]:
+    return ids_metadata(summary, {name: conf.daily_quota for name, conf in settings.provider_limits().items()})
 
 
 @dg.asset(**CITY_ASSET, pool="provider_api")
@@ -112,24 +157,8 @@ def provider_ids(
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
     """Every provider's place ID per venue: geocode venues without coordinates, search and match the rest."""
-    if config.retry_failed_only:
-        return _skip("provider IDs")
-    settings = settings_for(venue_store, provider_apis, image_cdn)
-    summary = per_city(
-        context,
-        lambda city: run_provider_ids(
-            settings,
-            city,
-            venue_ids=config.venue_ids,
-            providers=config.providers,
-            force=config.force,
-            dry_run=config.dry_run,
-            first_success_only=config.first_success_only,
-            run_id=context.run_id,
-        ),
-    )
-    quotas = {name: conf.daily_quota for name, conf in settings.provider_limits().items()}
-    return dg.MaterializeResult(metadata={**ids_metadata(summary, quotas), **limits_metadata(settings)})
+    resources = (venue_store, provider_apis, image_cdn)
+    return city_asset(context, config, resources, run_provider_ids, _ids_metadata, skip="provider IDs")
 
 
 @dg.asset(**CITY_ASSET, deps=[provider_ids], pool="provider_api")
@@ -141,23 +170,10 @@ def discovered_photos(
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
     """Photo references from every provider that holds the venue, stored without secrets under gallery caps."""
-    if config.retry_failed_only:
-        return _skip("photo discovery")
-    settings = settings_for(venue_store, provider_apis, image_cdn)
-    summary = per_city(
-        context,
-        lambda city: run_discovery(
-            settings,
-            city,
-            venue_ids=config.venue_ids,
-            providers=config.providers,
-            force=config.force,
-            fresh_with_images_days=config.fresh_with_images_days,
-            fresh_without_images_days=config.fresh_without_images_days,
-            run_id=context.run_id,
-        ),
+    resources = (venue_store, provider_apis, image_cdn)
+    return city_asset(
+        context, config, resources, run_discovery, lambda s, _: discovery_metadata(s), skip="photo discovery"
     )
-    return dg.MaterializeResult(metadata={**discovery_metadata(summary), **limits_metadata(settings)})
 
 
 @dg.asset(**CITY_ASSET, deps=[discovered_photos], pool="image_upload")
@@ -169,15 +185,10 @@ def uploaded_images(
     image_cdn: ImageCdn,
 ) -> dg.MaterializeResult:
     """New and due photos copied to the image CDN, each ending uploaded or failed with a classified error."""
-    settings = settings_for(venue_store, provider_apis, image_cdn)
-    selection = dict(venue_ids=config.venue_ids, image_ids=config.image_ids, providers=config.providers)
-    if config.retry_failed_only:
-        retried = per_city(
-            context, lambda city: run_retries(settings, city=city, run_id=context.run_id, **selection)
-        )
-        return dg.MaterializeResult(metadata={**retry_metadata(retried), **limits_metadata(settings)})
-    summary = per_city(context, lambda city: run_uploads(settings, city, run_id=context.run_id, **selection))
-    return dg.MaterializeResult(metadata={**upload_metadata(summary, settings), **limits_metadata(settings)})
+    resources = (venue_store, provider_apis, image_cdn)
+    if config.retry_failed_only:  # the city's due failures from their stored references: no provider search
+        return city_asset(context, config, resources, run_retries, lambda s, _: retry_metadata(s))
+    return city_asset(context, config, resources, run_uploads, upload_metadata)
 
 
 @dg.asset(deps=[uploaded_images], group_name=GROUP, kinds={"python", "sql"}, pool="image_upload")

@@ -6,14 +6,20 @@ import base64
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 from PIL import Image
 
 from venue_pipeline.core.consensus import STATUSES as CONSENSUS_STATUSES
 from venue_pipeline.core.report import TABLES, retry_configs_markdown, summary_numbers
-from venue_pipeline.pipeline import DiscoverySummary, IdsSummary, RetrySummary, UploadSummary
+from venue_pipeline.pipeline import (
+    DiscoverySummary,
+    IdsSummary,
+    RetrySummary,
+    StageSummary,
+    UploadSummary,
+)
 from venue_pipeline.services import PROVIDERS, Settings
 
 
@@ -50,13 +56,50 @@ def _per_provider(columns: Mapping[str, Mapping[str, Any]], providers: Iterable[
     return table(rows)
 
 
-def _run_numbers(s: Any) -> dict[str, Any]:
+def _run_numbers(s: StageSummary) -> dict[str, Any]:
     """Calls, cost and duration: every stage's summary carries them."""
     return {
         "calls": sum(s.calls.values()),
         "cost_usd": round(sum(s.cost.values()), 4),
         "duration_s": s.duration_s,
     }
+
+
+class Count(NamedTuple):
+    """One per-provider count of a stage: its column in the per_provider table and the metadata key of its
+    total (either may be None: a total alone, or a column alone)."""
+
+    values: Mapping[str, Any]
+    column: str | None = None
+    total: str | None = None
+
+
+def stage_metadata(
+    s: StageSummary, numbers: Mapping[str, Any], counts: Sequence[Count], rest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Every stage's metadata in one shape: its own numbers, the totals of its per-provider counts, calls, cost
+    and duration (plotted across materializations), the per_provider table, then its own tables and notes."""
+    return {
+        **numbers,
+        **{c.total: sum(c.values.values()) for c in counts if c.total},
+        **_run_numbers(s),
+        "per_provider": _per_provider({c.column: c.values for c in counts if c.column}),
+        **rest,
+    }
+
+
+def _call_columns(s: StageSummary) -> list[Count]:
+    return [Count(s.calls, "calls"), Count(s.cost, "cost_usd")]
+
+
+def _landed(uploaded: Mapping[str, int], failed: Count, retired: Mapping[str, int]) -> list[Count]:
+    """Where the images of an upload or retry run ended: uploaded, failed (as the stage names it), retired."""
+    return [Count(uploaded, "uploaded", "uploaded"), failed, Count(retired, "permanently_failed", "permanently_failed")]
+
+
+def _provider_notes(s: StageSummary) -> dg.MetadataValue:
+    """Why any provider was disabled for the run."""
+    return dg.MetadataValue.md("\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_")
 
 
 def _breakdown(errors: Mapping[str, int]) -> dg.TableMetadataValue:
@@ -101,71 +144,47 @@ def limits_metadata(settings: Settings) -> dict[str, Any]:
 
 
 def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, Any]:
-    notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
-    return {
-        "venues": s.venues,
-        "ids_total_before": sum(s.ids_before.values()),
-        "ids_total_after": sum(s.ids_after.values()),
-        "matches_accepted": sum(s.matched.values()),
-        "matches_rejected": sum(s.no_match.values()),
-        "matches_ambiguous": sum(s.ambiguous.values()),
-        "deferred_by_quota": sum(s.deferred.values()),
-        "venues_geocoded": s.geocoded,
-        "skipped_in_cooldown": s.skipped_cooldown,
-        **_run_numbers(s),
-        "dry_run": s.dry_run,
-        "per_provider": (
-            _per_provider(
-                {
-                    "ids_before": s.ids_before,
-                    "ids_after": s.ids_after,
-                    "accepted": s.matched,
-                    "rejected": s.no_match,
-                    "ambiguous": s.ambiguous,
-                    "deferred": s.deferred,
-                    "calls": s.calls,
-                    "would_ask (dry run)": s.would_ask,
-                    "cost_usd": s.cost,
-                    "daily_quota": {p: "none" if q is None else q for p, q in quotas.items()},
-                }
-            )
-        ),
-        "errors": _breakdown(s.errors),
-        "provider_notes": dg.MetadataValue.md(notes),
-        "consensus_rejected": sum(n for k, n in s.consensus.items() if k.endswith("/contradicted")),
-        "consensus_rescued": sum(n for k, n in s.consensus.items() if k.endswith("/rescued")),
-        "consensus": _consensus_table(s.consensus),
-        "consensus_samples": dg.MetadataValue.md(
-            "\n".join(f"- {line}" for line in s.consensus_samples) or "_no ID rejected or rescued by consensus_"
-        ),
-    }
+    samples = "\n".join(f"- {line}" for line in s.consensus_samples) or "_no ID rejected or rescued by consensus_"
+    return stage_metadata(
+        s,
+        {"venues": s.venues, "venues_geocoded": s.geocoded, "skipped_in_cooldown": s.skipped_cooldown},
+        [
+            Count(s.ids_before, "ids_before", "ids_total_before"),
+            Count(s.ids_after, "ids_after", "ids_total_after"),
+            Count(s.matched, "accepted", "matches_accepted"),
+            Count(s.no_match, "rejected", "matches_rejected"),
+            Count(s.ambiguous, "ambiguous", "matches_ambiguous"),
+            Count(s.deferred, "deferred", "deferred_by_quota"),
+            Count(s.calls, "calls"),
+            Count(s.would_ask, "would_ask (dry run)"),
+            Count(s.cost, "cost_usd"),
+            Count({p: "none" if q is None else q for p, q in quotas.items()}, "daily_quota"),
+        ],
+        {
+            "dry_run": s.dry_run,
+            "errors": _breakdown(s.errors),
+            "provider_notes": _provider_notes(s),
+            "consensus_rejected": sum(n for k, n in s.consensus.items() if k.endswith("/contradicted")),
+            "consensus_rescued": sum(n for k, n in s.consensus.items() if k.endswith("/rescued")),
+            "consensus": _consensus_table(s.consensus),
+            "consensus_samples": dg.MetadataValue.md(samples),
+        },
+    )
 
 
 def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
-    notes = "\n".join(f"- {reason}" for reason in s.disabled.values()) or "_all providers enabled_"
-    return {
-        "venues": s.venues,
-        "venues_due": s.due_venues,
-        "photos_discovered": sum(s.discovered.values()),
-        "photos_new": sum(s.new.values()),
-        "photos_updated": sum(s.updated.values()),
-        "photos_over_cap": s.capped,
-        "deferred_by_quota": sum(s.deferred.values()),
-        **_run_numbers(s),
-        "per_provider": (
-            _per_provider(
-                {
-                    "discovered": s.discovered,
-                    "new": s.new,
-                    "updated": s.updated,
-                    "calls": s.calls,
-                    "cost_usd": s.cost,
-                }
-            )
-        ),
-        "errors": _breakdown(s.errors),
-        "provider_notes": dg.MetadataValue.md(notes),
-    }
+    return stage_metadata(
+        s,
+        {"venues": s.venues, "venues_due": s.due_venues, "photos_over_cap": s.capped},
+        [
+            Count(s.discovered, "discovered", "photos_discovered"),
+            Count(s.new, "new", "photos_new"),
+            Count(s.updated, "updated", "photos_updated"),
+            Count(s.deferred, total="deferred_by_quota"),
+            *_call_columns(s),
+        ],
+        {"errors": _breakdown(s.errors), "provider_notes": _provider_notes(s)},
+    )
 
 
 def _thumbnail(path: Path, size: int = 96) -> str | None:
@@ -195,29 +214,16 @@ def gallery_markdown(thumbnails: Sequence[tuple[str, str]], settings: Settings) 
 
 
 def upload_metadata(s: UploadSummary, settings: Settings) -> dict[str, Any]:
-    return {
-        "attempts": s.attempted,
-        "images": s.images,
-        "uploaded": sum(s.uploaded.values()),
-        "failed_will_retry": sum(s.failed.values()),
-        "permanently_failed": sum(s.retired.values()),
-        "skipped_provider_disabled": s.skipped_disabled,
-        **_run_numbers(s),
-        "per_provider": (
-            _per_provider(
-                {
-                    "uploaded": s.uploaded,
-                    "failed": s.failed,
-                    "permanently_failed": s.retired,
-                    "calls": s.calls,
-                    "cost_usd": s.cost,
-                }
-            )
-        ),
-        "failure_breakdown": _breakdown(s.failures),
-        "failed_images": table(s.failed_images, ["image_id", "provider", "error_type", "status_code", "status"]),
-        "gallery": dg.MetadataValue.md(gallery_markdown(s.thumbnails, settings)),
-    }
+    return stage_metadata(
+        s,
+        {"attempts": s.attempted, "images": s.images, "skipped_provider_disabled": s.skipped_disabled},
+        [*_landed(s.uploaded, Count(s.failed, "failed", "failed_will_retry"), s.retired), *_call_columns(s)],
+        {
+            "failure_breakdown": _breakdown(s.failures),
+            "failed_images": table(s.failed_images, ["image_id", "provider", "error_type", "status_code", "status"]),
+            "gallery": dg.MetadataValue.md(gallery_markdown(s.thumbnails, settings)),
+        },
+    )
 
 
 def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -231,28 +237,16 @@ def report_metadata(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def retry_metadata(s: RetrySummary) -> dict[str, Any]:
-    return {
-        "due": s.due,
-        "attempted": s.attempted,
-        "uploaded": sum(s.uploaded.values()),
-        "still_failed": sum(s.still_failed.values()),
-        "permanently_failed": sum(s.retired.values()),
-        "reopened": s.reopened,
-        "references_refreshed": s.references_refreshed,
-        "reference_refresh_calls": sum(s.refresh_calls.values()),
-        "skipped_open_circuit": sum(s.skipped_open_circuit.values()),
-        **_run_numbers(s),
-        "per_provider": (
-            _per_provider(
-                {
-                    "uploaded": s.uploaded,
-                    "still_failed": s.still_failed,
-                    "permanently_failed": s.retired,
-                    "refresh_calls": s.refresh_calls,
-                    "skipped_open_circuit": s.skipped_open_circuit,
-                }
-            )
-        ),
-        "failure_breakdown": _breakdown(s.failures),
-        "circuits": dg.MetadataValue.md(s.circuit_note or "_all circuits closed_"),
-    }
+    return stage_metadata(
+        s,
+        {"due": s.due, "attempted": s.attempted, "reopened": s.reopened, "references_refreshed": s.references_refreshed},
+        [
+            *_landed(s.uploaded, Count(s.still_failed, "still_failed", "still_failed"), s.retired),
+            Count(s.refresh_calls, "refresh_calls", "reference_refresh_calls"),
+            Count(s.skipped_open_circuit, "skipped_open_circuit", "skipped_open_circuit"),
+        ],
+        {
+            "failure_breakdown": _breakdown(s.failures),
+            "circuits": dg.MetadataValue.md(s.circuit_note or "_all circuits closed_"),
+        },
+    )

@@ -1,7 +1,7 @@
 """The stages (provider IDs, discovery, upload, retry) from store to core and back; Dagster assets and the CLI
 both call these, so both behave the same."""
 
-from venue_pipeline.pipeline.common import merge, record_outcome, with_retry
+from venue_pipeline.pipeline.common import record_outcome, with_retry
 from venue_pipeline.pipeline.discovery import DiscoverySummary, run_discovery
 from venue_pipeline.pipeline.ids import IdsSummary, run_provider_ids
 from venue_pipeline.pipeline.retries import (
@@ -10,6 +10,7 @@ from venue_pipeline.pipeline.retries import (
     circuit_state,
     run_retries,
 )
+from venue_pipeline.pipeline.stage import StageSummary, merge
 from venue_pipeline.pipeline.uploads import UploadSummary, run_uploads
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "DiscoverySummary",
     "IdsSummary",
     "RetrySummary",
+    "StageSummary",
     "UploadSummary",
     "circuit_state",
     "merge",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,22 +12,17 @@ from venue_pipeline.core.photos import discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.statuses import IdStatus
-from venue_pipeline.pipeline.common import (
-    _calls,
-    _cost,
-    _restrict,
-    progress_log,
-    with_retry,
-)
-from venue_pipeline.services import Settings, open_services
-from venue_pipeline.store import images as image_store
+from venue_pipeline.pipeline.common import with_retry
+from venue_pipeline.pipeline.stage import StageRun, StageSummary
+from venue_pipeline.services import Settings
+from venue_pipeline.store import images as images_db
 from venue_pipeline.store import provider_ids as id_store
 from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.venues import images_checked, list_venues, mark_images_checked
 
 
 @dataclass
-class DiscoverySummary:
+class DiscoverySummary(StageSummary):
     """What the discovered_photos stage did."""
 
     venues: int = 0
@@ -42,10 +35,12 @@ class DiscoverySummary:
     deferred: dict[str, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
-    disabled: dict[str, str] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
-    cost: dict[str, float] = field(default_factory=dict)
-    duration_s: float = 0.0
+
+    def progress(self) -> str:
+        return (
+            f"photos: {sum(self.discovered.values())} listed, {sum(self.new.values())} new, "
+            f"{sum(self.updated.values())} updated, {self.capped} over the gallery caps"
+        )
 
 
 def run_discovery(
@@ -60,10 +55,9 @@ def run_discovery(
     run_id: str | None = None,
 ) -> DiscoverySummary:
     """Lists photos for the provider IDs that are due (staleness rule, or force) and stores them under the caps."""
-    t0 = time.monotonic()
-    settings = _restrict(settings, providers)
+    run = StageRun(settings, providers, run_id)
     now = datetime.now(timezone.utc)
-    with session_scope(settings.db_url) as session:
+    with session_scope(run.settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
         all_ids = [v.id for v in venues]
         rows = id_store.ids_for(session, all_ids)
@@ -85,13 +79,9 @@ def run_discovery(
             place_ids[vid] = {p: matched[p].place_id for p in due}
     ids = sorted(place_ids)
 
-    async def go() -> tuple[Any, dict[str, int], dict[str, float], dict[str, str]]:
-        async with open_services(settings, run_id) as services:
-            result = await discover_photos(ids, place_ids, services.clients)
-            return result, _calls(services), _cost(services), {**services.disabled, **result.disabled}
-
-    result, calls, cost, disabled = asyncio.run(go())
-    summary = DiscoverySummary(venues=len(venues), calls=calls, cost=cost, disabled=disabled)
+    summary = DiscoverySummary(venues=len(venues))
+    result = run.work(summary, lambda services: discover_photos(ids, place_ids, services.clients))
+    summary.disabled.update(result.disabled)
     summary.due_venues = len(ids)
     discovered: Counter[str] = Counter()
     new: Counter[str] = Counter()
@@ -101,31 +91,22 @@ def run_discovery(
         by_venue.setdefault(listing.venue_id, []).append(listing)
     for venue_id, listings in sorted(by_venue.items()):  # short transactions, venues in id order: no deadlock
         def save(session: Any, listings: list[Any] = listings, venue_id: int = venue_id) -> list[Any]:
-            image_store.lock_venue(session, venue_id)
+            images_db.lock_venue(session, venue_id)
             return [
-                (l, image_store.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
+                (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
                 for l in listings
             ]
 
-        for listing, counts in with_retry(settings.db_url, save):
+        for listing, counts in with_retry(run.settings.db_url, save):
             discovered[listing.provider] += len(listing.photos)
             new[listing.provider] += counts.new
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
-    with session_scope(settings.db_url) as session:
+    with session_scope(run.settings.db_url) as session:
         mark_images_checked(session, [v for v in all_ids if v not in result.failed_venues])
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
     summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)
     summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
     summary.error_samples = result.error_samples
-    summary.duration_s = round(time.monotonic() - t0, 2)
-    progress_log.info(
-        "photos: %d listed, %d new, %d updated, %d over the gallery caps (%.1fs)",
-        sum(summary.discovered.values()),
-        sum(summary.new.values()),
-        sum(summary.updated.values()),
-        summary.capped,
-        summary.duration_s,
-    )
-    return summary
+    return run.finish(summary)

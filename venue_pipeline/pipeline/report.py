@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.report import TOP_RETRY_CONFIGS, retry_config_yaml
+from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.store import reports
 
 
@@ -23,7 +24,7 @@ def build_report(session: Session, quotas: Mapping[str, int | None], top: int = 
         "images_by_status": statuses,
         "total_images": total,
         **classes,
-        "permanent_failure_rate_pct": round(100.0 * statuses.get("permanently_failed", 0) / total, 2) if total else 0.0,
+        "permanent_failure_rate_pct": round(100.0 * statuses.get(ImageStatus.PERMANENTLY_FAILED, 0) / total, 2) if total else 0.0,
         "transient_failures_older_than_24h": reports.stale_transient_failures(session, 24),
         "failures_by_provider_and_type": reports.failures_by_provider_and_type(session),
         "partial_failure_venues": partial,

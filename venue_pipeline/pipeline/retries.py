@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,18 +9,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from venue_pipeline.core.errors import PipelineError
-from venue_pipeline.core.gallery import UploadOutcome
+from venue_pipeline.core.gallery import ImageTask
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_images
-from venue_pipeline.pipeline.common import (
-    _calls,
-    _cost,
-    _restrict,
-    progress_log,
-    record_outcome,
-)
-from venue_pipeline.services import Services, Settings, open_services
-from venue_pipeline.store import images as image_store
+from venue_pipeline.pipeline.stage import StageRun
+from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary
+from venue_pipeline.services import Services, Settings
+from venue_pipeline.store import images as images_db
 from venue_pipeline.store.db import session_scope
 
 GOOGLE_REFERENCE_LIFETIME = timedelta(hours=24)
@@ -30,32 +23,31 @@ REFERENCE_LIFETIMES = {"google_places": GOOGLE_REFERENCE_LIFETIME}
 
 
 @dataclass
-class RetrySummary:
+class RetrySummary(TransferSummary):
     """What a retry run did: uploads from stored references, references refreshed, circuits respected."""
 
     due: int = 0
-    attempted: int = 0
-    uploaded: dict[str, int] = field(default_factory=dict)
     still_failed: dict[str, int] = field(default_factory=dict)
-    retired: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
     reopened: int = 0
     references_refreshed: int = 0
     refresh_calls: dict[str, int] = field(default_factory=dict)
     skipped_open_circuit: dict[str, int] = field(default_factory=dict)
     circuit_note: str = ""
-    calls: dict[str, int] = field(default_factory=dict)
-    cost: dict[str, float] = field(default_factory=dict)
-    duration_s: float = 0.0
+
+    def progress(self) -> str:
+        return (
+            f"retries: {self.due} due, {sum(self.uploaded.values())} uploaded, {sum(self.still_failed.values())} "
+            f"still failing, {sum(self.retired.values())} retired, {self.references_refreshed} references refreshed"
+        )
 
 
 async def _refresh_references(
-    services: Services, tasks: list[Any], now: datetime, lifetimes: dict[str, timedelta]
-) -> tuple[list[Any], dict[int, tuple[str, int | None, int | None]], Counter[str]]:
+    services: Services, tasks: list[ImageTask], now: datetime, lifetimes: dict[str, timedelta]
+) -> tuple[list[ImageTask], dict[int, tuple[str, int | None, int | None]], Counter[str]]:
     """Expired references (Google's are short-lived) get one details call per venue; the rest are untouched."""
     from dataclasses import replace as dc_replace
 
-    stale: dict[tuple[str, str], list[Any]] = {}
+    stale: dict[tuple[str, str], list[ImageTask]] = {}
     for task in tasks:
         life = lifetimes.get(task.provider)
         fetched = task.reference_fetched_at
@@ -97,78 +89,54 @@ def run_retries(
     """Retries failed images whose next_retry_at has passed (explicit image ids: at once), from their stored
     references: no search, details or photo-list call, except one details call per venue to refresh expired
     Google references. Permanently failed images are only retried when an operator re-opens them."""
-    t0 = time.monotonic()
-    settings = _restrict(settings, providers)
+    run = StageRun(settings, providers, run_id)
     now = datetime.now(timezone.utc)
     summary = RetrySummary()
-    with session_scope(settings.db_url) as session:
+    with session_scope(run.settings.db_url) as session:
         if reopen_permanent:
-            summary.reopened = image_store.reopen(
+            summary.reopened = images_db.reopen(
                 session, city_slug=city, venue_ids=list(venue_ids) or None, image_ids=list(image_ids) or None
             )
-        tasks = image_store.upload_tasks(
+        tasks = images_db.upload_tasks(
             session,
             city_slug=city,
             venue_ids=list(venue_ids) or None,
             image_ids=list(image_ids) or None,
             statuses=(ImageStatus.FAILED,),
             due_before=None if image_ids else now,
-            providers=list(settings.providers),
+            providers=list(run.settings.providers),
         )[:max_images]
         state = circuit_state(session)
     summary.due = len(tasks)
     open_targets = set(state.auth_open)
     if open_targets:
         summary.circuit_note = state.reason
-        cdn_target = "imagekit" if settings.image_store == "imagekit" else None
+        cdn_target = "imagekit" if run.settings.image_store == "imagekit" else None
         blocked = [t for t in tasks if t.provider in open_targets or cdn_target in open_targets]
         for task in blocked:
             summary.skipped_open_circuit[task.provider] = summary.skipped_open_circuit.get(task.provider, 0) + 1
         tasks = [t for t in tasks if t not in blocked]
+    log = OutcomeLog(run.settings.db_url, run_id, all_retries=True)
 
-    async def go() -> tuple[list[UploadOutcome], dict[int, Any], Counter[str], dict[str, int], dict[str, float]]:
-        async with open_services(settings, run_id) as services:
-            fresh, refreshed, refresh_calls = await _refresh_references(services, tasks, now, REFERENCE_LIFETIMES)
-            outcomes, _ = await upload_images(
-                fresh, services.clients, services.http, services.image_store, ledger=services.ledger,
-                in_run_retry=False,
-            )
-            return outcomes, refreshed, refresh_calls, _calls(services), _cost(services)
+    async def retry(services: Services) -> int:
+        fresh, refreshed, refresh_calls = await _refresh_references(services, tasks, now, REFERENCE_LIFETIMES)
+        with session_scope(run.settings.db_url) as session:  # stored before any transfer starts
+            for image_id, (reference, width, height) in refreshed.items():
+                images_db.update_reference(session, image_id, reference, width, height, now)
+        summary.references_refreshed = len(refreshed)
+        summary.refresh_calls = dict(refresh_calls)
+        outcomes, _ = await upload_images(
+            fresh, services.clients, services.http, services.image_store, ledger=services.ledger,
+            on_outcome=log, in_run_retry=False,
+        )
+        return len(outcomes)
 
-    outcomes, refreshed, refresh_calls, calls, cost = asyncio.run(go()) if tasks else ([], {}, Counter(), {}, {})
-    summary.attempted = len(outcomes)
-    summary.references_refreshed = len(refreshed)
-    summary.refresh_calls = dict(refresh_calls)
-    summary.calls, summary.cost = calls, cost
-    uploaded: Counter[str] = Counter()
-    still: Counter[str] = Counter()
-    retired: Counter[str] = Counter()
-    failures: Counter[str] = Counter()
-    with session_scope(settings.db_url) as session:
-        for image_id, (reference, width, height) in refreshed.items():
-            image_store.update_reference(session, image_id, reference, width, height, now)
-    for outcome in outcomes:
-        status = record_outcome(settings.db_url, outcome, run_id=run_id, is_retry=True)
-        if status is None:
-            continue
-        if outcome.ok:
-            uploaded[outcome.provider] += 1
-            continue
-        failures[f"{outcome.provider}/{outcome.error_type}"] += 1
-        (retired if status == "permanently_failed" else still)[outcome.provider] += 1
-    summary.uploaded, summary.still_failed, summary.retired = dict(uploaded), dict(still), dict(retired)
-    summary.failures = dict(sorted(failures.items()))
-    summary.duration_s = round(time.monotonic() - t0, 2)
-    progress_log.info(
-        "retries: %d due, %d uploaded, %d still failing, %d retired, %d references refreshed (%.1fs)",
-        summary.due,
-        sum(uploaded.values()),
-        sum(still.values()),
-        sum(retired.values()),
-        summary.references_refreshed,
-        summary.duration_s,
-    )
-    return summary
+    if tasks:
+        summary.attempted = run.work(summary, retry)
+    tally = log.tally()
+    summary.count(tally)
+    summary.still_failed = tally.failed
+    return run.finish(summary)
 
 
 def circuit_state(session: Any) -> Any:

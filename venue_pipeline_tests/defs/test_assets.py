@@ -1,18 +1,41 @@
-"""A Dagster materialization of all four assets for one city, with metadata that matches the database."""
+"""A Dagster materialization of all four assets for one city, with metadata that matches the database; the city
+job in retry-only mode."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import dagster as dg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.defs.assets import discovered_photos, image_failure_report, provider_ids, uploaded_images
+from venue_pipeline.core.statuses import ImageStatus
+from venue_pipeline.definitions import build_definitions
+from venue_pipeline.defs.assets import (
+    discovered_photos,
+    image_failure_report,
+    provider_ids,
+    uploaded_images,
+)
 from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
-from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
+from venue_pipeline.defs.resources import (
+    ImageCdn,
+    ProviderApis,
+    VenueStore,
+    build_resources,
+)
+from venue_pipeline.defs.run_config import CITY_ASSETS
 from venue_pipeline.demo import limited_demo_csv
+from venue_pipeline.pipeline import run_discovery, run_provider_ids
+from venue_pipeline.services import Settings
 from venue_pipeline.store.db import session_scope
-from venue_pipeline.store.schema import ProviderIdRow, VenueImageRow
+from venue_pipeline.store.schema import (
+    ApiCallRow,
+    ProviderIdRow,
+    UploadAttemptRow,
+    VenueImageRow,
+)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
@@ -69,3 +92,51 @@ def test_materialize_all_four_assets_for_one_city(db_url, tmp_path, monkeypatch,
     checks = city.get_asset_check_evaluations()
     assert len(checks) == 4 and all(c.passed for c in checks)
     assert list((tmp_path / "images").rglob("*.jpg")) or list((tmp_path / "images").rglob("*.png"))
+
+
+def test_enrich_city_job_with_retry_failed_only_retries_the_city_without_provider_lookups(
+    db_url, tmp_path, monkeypatch, dagster_instance
+) -> None:
+    """docs/operations.md "A city": the three city assets with retry_failed_only; the ID and discovery assets
+    skip themselves and say so, uploaded_images retries the city's due failures from stored references."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(db_url, limited_demo_csv(6, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    settings = Settings(db_url=db_url, sandbox_faults="none", image_dir=str(tmp_path / "images"))
+    run_provider_ids(settings, "exeter")
+    run_discovery(settings, "exeter")
+    with session_scope(db_url) as s:  # every photo failed once and its retry is due
+        failed = s.execute(
+            update(VenueImageRow).values(
+                status=ImageStatus.FAILED,
+                attempts=1,
+                error_type="service_unavailable",
+                error_class="transient",
+                next_retry_at=datetime.now(timezone.utc) - timedelta(minutes=1),
+            )
+        ).rowcount
+    assert failed > 0
+    dagster_instance.add_dynamic_partitions("cities", ["exeter"])
+    resources = {
+        "venue_store": VenueStore(db_url=db_url),
+        "provider_apis": ProviderApis(sandbox_faults="none"),
+        "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
+    }
+    job = build_definitions({**build_resources(), **resources}).resolve_job_def("enrich_city_job")
+    run_config = {"ops": {name: {"config": {"retry_failed_only": True}} for name in CITY_ASSETS}}
+    result = job.execute_in_process(run_config=run_config, partition_key="exeter", instance=dagster_instance)
+    assert result.success
+
+    assert _metadata(result, "provider_ids") == {"skipped": "provider IDs skipped: retry_failed_only"}
+    assert _metadata(result, "discovered_photos") == {"skipped": "photo discovery skipped: retry_failed_only"}
+    retried = _metadata(result, "uploaded_images")
+    assert retried["due"] == retried["attempted"] == retried["uploaded"] == failed
+    assert retried["still_failed"] == retried["permanently_failed"] == retried["reference_refresh_calls"] == 0
+    assert "provider_limits" in retried
+    with session_scope(db_url) as s:
+        statuses = dict(s.execute(select(VenueImageRow.status, func.count()).group_by(VenueImageRow.status)).all())
+        attempts = s.scalars(select(UploadAttemptRow.is_retry).where(UploadAttemptRow.run_id == result.run_id)).all()
+        endpoints = set(s.scalars(select(ApiCallRow.endpoint).where(ApiCallRow.run_id == result.run_id)).all())
+    assert statuses == {ImageStatus.UPLOADED: failed}
+    assert len(attempts) == failed and all(attempts)  # each recorded as a retry
+    assert endpoints <= {"photo"}  # no search, details or photo-list call: stored references only
