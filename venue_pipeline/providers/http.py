@@ -217,7 +217,7 @@ class HttpProviderClient(BaseProviderClient):
         """One HTTP attempt: quota, pacing, request, interpretation; always recorded in the ledger."""
         probe = await self._await_probe()
         try:
-            return await self._attempt_once(endpoint_kind, method, url, params=params, headers=headers, json=json)
+            return await self._exchange(endpoint_kind, method, url, (params, headers, json))
         except ProviderError as exc:
             if exc.error_type in AUTH_FAILURES:
                 self._auth_failure = exc
@@ -226,16 +226,9 @@ class HttpProviderClient(BaseProviderClient):
             if probe and self._probe is not None:
                 self._probe.set()
 
-    async def _attempt_once(
-        self,
-        endpoint_kind: str,
-        method: str,
-        url: str,
-        *,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None,
-        json: Any,
-    ) -> Any:
+    async def _exchange(self, endpoint_kind: str, method: str, url: str, body: tuple[Any, Any, Any]) -> Any:
+        """Quota, pacing, the request and its interpretation; always recorded in the ledger."""
+        params, headers, json = body
         self.limiter.reserve()
         try:
             await self.limiter.wait_turn()
