@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -187,9 +187,11 @@ async def resolve_ids(
     force: bool = False,
     concurrency: int = 16,
     now: datetime | None = None,
+    on_venue: Callable[[int, list[IdRecord], tuple[float, float] | None], None] | None = None,
 ) -> IdStageResult:
     """Geocodes venues without coordinates with every provider at once and searches near the rest; returns
-    records to store, never a guessed ID."""
+    records to store, never a guessed ID; `on_venue` receives each venue's records (and geocoded point) as soon
+    as they are settled."""
     run = _Run(clients, now or datetime.now(timezone.utc))
     gate = asyncio.Semaphore(concurrency)
     providers = list(clients)
@@ -207,7 +209,10 @@ async def resolve_ids(
             return [r for r in found if r is not None]
 
     async def one(venue: Venue) -> list[IdRecord]:
-        return run.settle(venue, await gather_venue(venue))
+        records = run.settle(venue, await gather_venue(venue))
+        if on_venue is not None:  # stored as each venue is decided: a crash loses only venues in flight
+            on_venue(venue.id, records, run.result.coordinates.get(venue.id))
+        return records
 
     for records in await asyncio.gather(*(one(v) for v in venues)):
         run.result.records.extend(records)

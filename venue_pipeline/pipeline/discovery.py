@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from venue_pipeline.core.photos import discover_photos
+from venue_pipeline.core.photos import PhotoListing, discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.statuses import IdStatus
@@ -80,30 +80,35 @@ def run_discovery(
     ids = sorted(place_ids)
 
     summary = DiscoverySummary(venues=len(venues))
-    result = run.work(summary, lambda services: discover_photos(ids, place_ids, services.clients))
-    summary.disabled.update(result.disabled)
-    summary.due_venues = len(ids)
     discovered: Counter[str] = Counter()
     new: Counter[str] = Counter()
     updated: Counter[str] = Counter()
-    by_venue: dict[int, list[Any]] = {}
-    for listing in result.listings:
-        by_venue.setdefault(listing.venue_id, []).append(listing)
-    for venue_id, listings in sorted(by_venue.items()):  # short transactions, venues in id order: no deadlock
-        def save(session: Any, listings: list[Any] = listings, venue_id: int = venue_id) -> list[Any]:
+
+    def store_venue(venue_id: int, listings: list[PhotoListing], complete: bool) -> None:
+        """One venue's listings in their own short transaction as soon as its providers answered; it counts as
+        checked only when every listing came back (a deferred or failed one is asked again next run)."""
+
+        def save(session: Any) -> list[tuple[PhotoListing, Any]]:
             images_db.lock_venue(session, venue_id)
-            return [
+            saved = [
                 (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
                 for l in listings
             ]
+            if complete:
+                mark_images_checked(session, [venue_id])
+            return saved
 
         for listing, counts in with_retry(run.settings.db_url, save):
             discovered[listing.provider] += len(listing.photos)
             new[listing.provider] += counts.new
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
-    with session_scope(run.settings.db_url) as session:
-        mark_images_checked(session, [v for v in all_ids if v not in result.failed_venues])
+
+    result = run.work(summary, lambda services: discover_photos(ids, place_ids, services.clients, on_venue=store_venue))
+    summary.disabled.update(result.disabled)
+    summary.due_venues = len(ids)
+    with session_scope(run.settings.db_url) as session:  # venues with nothing to list were checked too
+        mark_images_checked(session, [v for v in all_ids if v not in place_ids])
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
     summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)

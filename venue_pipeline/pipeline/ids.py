@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
-from venue_pipeline.core.statuses import IdStatus
+from venue_pipeline.core.statuses import IdRecord, IdStatus
+from venue_pipeline.pipeline.common import with_retry
 from venue_pipeline.pipeline.stage import StageRun, StageSummary
 from venue_pipeline.providers.registry import ask_cost
 from venue_pipeline.services import Settings
@@ -82,7 +83,20 @@ def run_provider_ids(
         return _plan_ids(run, venues, known, before, force=force)
 
     summary = IdsSummary(venues=len(venues), ids_before=before)
-    result = run.work(summary, lambda services: resolve_ids(venues, known, services.clients, force=force))
+
+    def store_venue(venue_id: int, records: list[IdRecord], point: tuple[float, float] | None) -> None:
+        """One venue's decisions in their own short transaction, as soon as they are made."""
+
+        def save(session: Any) -> None:
+            if point is not None:
+                set_coordinates(session, venue_id, *point)
+            id_store.save(session, records)
+
+        with_retry(run.settings.db_url, save)
+
+    result = run.work(
+        summary, lambda services: resolve_ids(venues, known, services.clients, force=force, on_venue=store_venue)
+    )
     summary.disabled.update(result.disabled)
     summary.matched = dict(result.count(IdStatus.MATCHED))
     summary.no_match = dict(result.count(IdStatus.NO_MATCH))
@@ -95,9 +109,6 @@ def run_provider_ids(
     summary.consensus = dict(sorted(result.consensus.items()))
     summary.consensus_samples = result.consensus_samples[:10]
     with session_scope(run.settings.db_url) as session:
-        for venue_id, (lat, lng) in result.coordinates.items():
-            set_coordinates(session, venue_id, lat, lng)
-        id_store.save(session, result.records)
         summary.ids_after = _id_counts(session, ids)
     return run.finish(summary)
 

@@ -170,3 +170,28 @@ def test_here_keeps_its_ids_but_is_never_asked_for_photos(city_db, tmp_path) -> 
     with session_scope(city_db) as s:
         assert s.scalar(select(func.count(VenueImageRow.id)).where(VenueImageRow.provider == "here")) == 0
         assert s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.endpoint == "lookup")) == 0
+
+
+def test_ids_and_listings_are_stored_as_each_venue_completes(city_db, tmp_path, monkeypatch) -> None:
+    """A stage that dies part-way keeps what it already decided: IDs and listings are saved venue by venue."""
+    import venue_pipeline.core.ids as core_ids
+
+    settings = _settings(city_db, tmp_path, providers=("here",))
+    real_settle = core_ids._Run.settle
+    settled: list[int] = []
+
+    class Killed(BaseException):
+        """Stands for the process dying: nothing catches it."""
+
+    def settle_then_die(self, venue, records):  # type: ignore[no-untyped-def]
+        if len(settled) == 3:
+            raise Killed("killed mid-stage")
+        settled.append(venue.id)
+        return real_settle(self, venue, records)
+
+    monkeypatch.setattr(core_ids._Run, "settle", settle_then_die)
+    with pytest.raises(Killed):
+        run_provider_ids(settings, "exeter")
+    with session_scope(city_db) as s:
+        stored = set(s.scalars(select(ProviderIdRow.venue_id)).all())
+    assert stored == set(settled) and len(stored) == 3
