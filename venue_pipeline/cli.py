@@ -14,34 +14,44 @@ from venue_pipeline.config import default_db_url, pipeline_home
 
 log = logging.getLogger("venue_pipeline.cli")
 
-MINIMAL_INSTANCE_YAML = "telemetry:\n  enabled: false\n"
-
-
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME, defaulting to the project-local instance the UI (`make ui`) also opens."""
-    home = os.environ.get("DAGSTER_HOME")
-    path = Path(home).resolve() if home else pipeline_home() / "dagster_home"
-    path.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(path)
-    config = path / "dagster.yaml"
-    if not config.exists():
-        template = Path(__file__).resolve().parent.parent / "dagster.yaml"
-        config.write_text(template.read_text() if template.exists() else MINIMAL_INSTANCE_YAML)
-    return path
+    """DAGSTER_HOME, defaulting to the project-local instance the UI (`make ui`) also opens (set up under a
+    file lock: local_runs.ensure_dagster_home)."""
+    from venue_pipeline.local_runs import ensure_dagster_home as ensure
+
+    return ensure()
 
 
 def add_city_partitions(cities: Sequence[str]) -> None:
     """New cities become Dagster partitions of the city-partitioned assets."""
-    import dagster as dg
-
     from venue_pipeline.defs.partitions import cities_partitions
+    from venue_pipeline.local_runs import open_instance
 
-    ensure_dagster_home()
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         existing = set(instance.get_dynamic_partitions(cities_partitions.name))
         new = [c for c in cities if c not in existing]
         if new:
             instance.add_dynamic_partitions(cities_partitions.name, new)
+
+
+def reap_dead_runs(db_url: str) -> list[str]:
+    """On start: runs this host executed in-process that are still STARTED but whose process is gone are
+    marked FAILED and their city leases released (only when a Dagster instance was set up before)."""
+    home = os.environ.get("DAGSTER_HOME")
+    path = Path(home).resolve() if home else pipeline_home() / "dagster_home"
+    if not (path / "dagster.yaml").exists():
+        return []
+    from venue_pipeline import local_runs
+
+    try:
+        with local_runs.open_instance() as instance:
+            reaped = local_runs.reap_dead_runs(instance, db_url)
+    except Exception as exc:  # never stop a command over housekeeping
+        log.warning("could not check for dead runs: %s", exc)
+        return []
+    for run_id in reaped:
+        print(f"run {run_id[:8]} was killed (its process is gone): marked FAILED, its leases released", file=sys.stderr)
+    return reaped
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -293,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--note", default=None)
     reset.set_defaults(func=cmd_circuit)
 
+    runs = sub.add_parser("runs", help="Dagster runs this host executed in-process")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    runs_sub.add_parser("reap", help="mark killed runs FAILED and release their leases").set_defaults(
+        func=cmd_runs_reap
+    )
+
     ev = sub.add_parser(
         "match-eval",
         help="precision/recall of the place matcher on labelled pairs, or (--world) of the whole ID stage",
@@ -311,6 +327,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+REAPING_COMMANDS = {"db", "import-venues", "report", "circuit", "export-images", "runs"}
+"""Commands that first fail this host's dead in-process runs (the demo does it itself, on its instance)."""
+
+
+def cmd_runs_reap(args: argparse.Namespace) -> int:
+    """`venue-pipeline runs reap`: the start-up check on its own (main() has already run it)."""
+    print("no dead runs left in progress")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -319,6 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     started = time.monotonic()
+    if args.command in REAPING_COMMANDS:
+        reap_dead_runs(args.db_url)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

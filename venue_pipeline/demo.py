@@ -95,8 +95,6 @@ def run_demo(
     cities: Sequence[str] | None = None,
 ) -> int:
     """Import, enrich every city through the Dagster job, refresh the report, print the summary."""
-    import dagster as dg
-
     from venue_pipeline.cli import ensure_dagster_home, import_file
     from venue_pipeline.config import pipeline_home
     from venue_pipeline.services import PROVIDERS
@@ -125,23 +123,32 @@ def run_demo(
     selected = [c for c in known if not cities or c in cities]
 
     from venue_pipeline.definitions import defs
+    from venue_pipeline.local_runs import local_run_tags, open_instance, reap_dead_runs
 
     job = defs.resolve_job_def("enrich_city_job")
     report_job = defs.resolve_job_def("failure_report_job")
     failed_runs = 0
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
+        for run_id in reap_dead_runs(instance, db_url):  # a killed demo's runs: FAILED, leases free again
+            print(f"  run {run_id[:8]} of an earlier demo was killed: marked FAILED, its city leases released")
         print(f"2/3 enriching {len(selected)} cities with the sandbox providers (fault mix: {faults})")
         for i, city in enumerate(selected, 1):
             t0 = time.monotonic()
             print(f"  [{i}/{len(selected)}] {city}")
             result = job.execute_in_process(
-                partition_key=city, instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False
+                partition_key=city,
+                instance=instance,
+                run_config=QUIET_RUN_CONFIG,
+                raise_on_error=False,
+                tags=local_run_tags(),
             )
             state = "ok" if result.success else "FAILED"
             failed_runs += 0 if result.success else 1
             print(f"    run {result.run_id[:8]} {state} in {time.monotonic() - t0:.1f}s")
         print("3/3 refreshing the failure report")
-        report_job.execute_in_process(instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False)
+        report_job.execute_in_process(
+            instance=instance, run_config=QUIET_RUN_CONFIG, raise_on_error=False, tags=local_run_tags()
+        )
 
     rows, extra = summary_rows(db_url, selected)
     headers = ["city", "venues", *[f"ids:{p}" for p in PROVIDERS], "photos", "uploaded", "failed", "venues w/ image"]

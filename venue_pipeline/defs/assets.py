@@ -31,8 +31,10 @@ from venue_pipeline.pipeline import (
     run_retries,
     run_uploads,
 )
+from venue_pipeline.pipeline.common import progress_log
 from venue_pipeline.pipeline.report import build_report
 from venue_pipeline.services import Settings
+from venue_pipeline.store import leases
 from venue_pipeline.store.reports import save_snapshot
 
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
@@ -116,14 +118,29 @@ CITY_ASSET: dict[str, Any] = {
 
 def per_city(
     context: dg.AssetExecutionContext, stage: Callable[..., S], settings: Settings, config: CityStageConfig
-) -> S:
-    """Runs a stage with the config's options for each city of the run (one, or a backfill's batch), adds up
-    the summaries and logs why any provider was disabled."""
+) -> tuple[S | None, list[str]]:
+    """Runs a stage with the config's options for each city of the run (one, or a backfill's batch), each
+    under the city's lease (one writer per city across runs: a second run waits, then skips the city with
+    the reason), adds up the summaries, logs why any provider was disabled; returns (summary, skip reasons)."""
     options = config.stage_options()
-    summary = merge([stage(settings, city=city, run_id=context.run_id, **options) for city in context.partition_keys])
-    for reason in summary.disabled.values():
+    summaries: list[S] = []
+    skipped: list[str] = []
+
+    def say(line: str) -> None:
+        context.log.info(line)
+        progress_log.info(line)
+
+    for city in context.partition_keys:
+        with leases.hold(settings.db_url, leases.city_lease_name(city), context.run_id, progress=say) as lease:
+            if lease.skipped:
+                context.log.warning(lease.skipped)
+                skipped.append(lease.skipped)
+                continue
+            summaries.append(stage(settings, city=city, run_id=context.run_id, **options))
+    summary = merge(summaries) if summaries else None
+    for reason in summary.disabled.values() if summary else ():
         context.log.warning(reason)
-    return summary
+    return summary, skipped
 
 
 def city_asset(
@@ -140,8 +157,11 @@ def city_asset(
     if skip and config.retry_failed_only:
         return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{skip} skipped: retry_failed_only")})
     settings = settings_for(*resources)
-    summary = per_city(context, stage, settings, config)
-    return dg.MaterializeResult(metadata={**metadata(summary, settings), **limits_metadata(settings)})
+    summary, skipped = per_city(context, stage, settings, config)
+    lease_note = {"skipped": dg.MetadataValue.text("; ".join(skipped))} if skipped else {}
+    if summary is None:
+        return dg.MaterializeResult(metadata=lease_note)
+    return dg.MaterializeResult(metadata={**metadata(summary, settings), **limits_metadata(settings), **lease_note})
 
 
 def _ids_metadata(summary: IdsSummary, settings: Settings) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -107,11 +108,54 @@ def _alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+MIGRATION_LOCK_KEY = 0x76656E7565  # "venue": the PostgreSQL advisory lock every schema upgrade takes (env.py)
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created if missing), held for the block; other processes (and other open
+    file descriptions in this one) wait. The kernel drops it when the holder dies, so it never goes stale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _sqlite_lock_path(url: str) -> Path | None:
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(f"{parsed.database}.lock")
+
+
 def upgrade(url: str, revision: str = "head") -> str | None:
-    """Creates or upgrades the schema in place; returns the revision now applied."""
+    """Creates or upgrades the schema in place; returns the revision now applied.
+
+    Serialised across processes, so two first runs on a fresh database both succeed and apply each
+    revision once: SQLite takes an flock on `<db>.lock` around the whole upgrade, PostgreSQL takes the
+    transaction-scoped advisory lock MIGRATION_LOCK_KEY inside the migration connection (migrations/env.py)
+    before Alembic reads or creates alembic_version."""
     engine = get_engine(url)
-    command.upgrade(_alembic_config(engine), revision)
+    lock_path = _sqlite_lock_path(url)
+    if lock_path is None:
+        command.upgrade(_alembic_config(engine), revision)
+    else:
+        with file_lock(lock_path):
+            command.upgrade(_alembic_config(engine), revision)
+    _upgraded.add(normalize_url(url))
     return current_revision(url)
+
+
+_upgraded: set[str] = set()
+
+
+def ensure_schema(url: str) -> None:
+    """Upgrades to head once per process and URL (callers that may be first to touch a database)."""
+    if normalize_url(url) not in _upgraded:
+        upgrade(url)
 
 
 def current_revision(url: str) -> str | None:

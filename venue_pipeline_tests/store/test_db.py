@@ -65,3 +65,56 @@ def test_an_existing_database_is_upgraded_in_place_keeping_its_rows(tmp_path) ->
     with session_scope(url) as s:
         venues = list_venues(s)
     assert [v.name for v in venues] == ["Old Pub"]
+
+
+UPGRADE_ONCE = (
+    "import sys, time\n"
+    "from venue_pipeline.store.db import upgrade\n"
+    "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"  # all start together
+    "print(upgrade(sys.argv[1]))\n"
+)
+
+
+def _upgrade_at_once(url: str, processes: int = 4) -> list[str]:
+    import subprocess
+    import sys
+    import time
+
+    start = f"{time.time() + 3.0:.3f}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE_ONCE, url, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(processes)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * processes, [err[-2000:] for _, err in outs]
+    return [out.strip() for out, _ in outs]
+
+
+def _assert_at_head_once(url: str) -> None:
+    with get_engine(url).connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [head_revision()]
+        assert "run_leases" in inspect(conn).get_table_names()
+
+
+def test_four_first_upgrades_at_once_on_a_fresh_sqlite_file_all_succeed(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert _upgrade_at_once(url) == [head_revision()] * 4
+    _assert_at_head_once(url)
+
+
+def test_four_first_upgrades_at_once_on_a_fresh_postgresql_database_all_succeed() -> None:
+    import os
+
+    from venue_pipeline.store.db import create_scratch_database, drop_database
+
+    server = os.environ.get("VENUE_PG_URL")
+    if not server:
+        pytest.skip("VENUE_PG_URL is not set: no PostgreSQL server for this test (bash .ci/run starts one)")
+    url, admin = create_scratch_database(server, "vp_race")
+    try:
+        assert _upgrade_at_once(url) == [head_revision()] * 4
+        _assert_at_head_once(url)
+    finally:
+        drop_database(url, admin)

@@ -15,6 +15,14 @@ if engine is None:  # invoked by the alembic CLI: fall back to the configured UR
     engine = get_engine(config.get_main_option("sqlalchemy.url") or default_db_url())
 
 with engine.begin() as connection:
+    if connection.dialect.name == "postgresql":
+        # One upgrade at a time per database: a second process waits here, then finds the schema at head.
+        # Transaction-scoped, so it is released at commit (or rollback, or when the process dies).
+        from sqlalchemy import text
+
+        from venue_pipeline.store.db import MIGRATION_LOCK_KEY
+
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
