@@ -28,6 +28,16 @@ def check_path(path: str) -> str:
     return path
 
 
+def check_folder(folder: str) -> str:
+    """Accepts only '/seg/...' folders with safe segments (no trailing slash), like the folders of check_path."""
+    if not isinstance(folder, str) or not folder.startswith("/") or len(folder) > MAX_PATH_LEN:
+        raise CdnError(ErrorType.BAD_REQUEST, f"CDN folder must be absolute: {folder!r}")
+    for segment in folder[1:].split("/"):
+        if segment in ("", ".", "..") or not _SEGMENT_RE.match(segment):
+            raise CdnError(ErrorType.BAD_REQUEST, f"unsafe CDN folder {folder!r} (segment {segment!r})")
+    return folder
+
+
 def tags_from_path(path: str) -> tuple[str, ...]:
     """Default tags (provider prefix of the file name, venue folder) for stores that support tagging."""
     folder, _, name = path.rpartition("/")

@@ -12,14 +12,19 @@ from typing import Any
 
 import httpx
 
-from venue_pipeline.cdn.base import check_path, tags_from_path
+from venue_pipeline.cdn.base import check_folder, check_path, tags_from_path
 from venue_pipeline.core.errors import CdnError, ErrorType, error_type_for_status
 from venue_pipeline.core.ports import ApiCall, CallLedger, ImageStore, StoredImage
 
 log = logging.getLogger(__name__)
 
 UPLOAD_URL = "https://upload.imagekit.io/api/v1/files/upload"
+# List & search assets (GET, `path` = one folder, `type`, `limit` at most 1000, `skip`) and Delete file
+# (DELETE /v1/files/{fileId}, no body, 204 No Content):
+# https://imagekit.io/docs/api-reference/digital-asset-management-dam/list-and-search-assets
+# https://imagekit.io/docs/api-reference/digital-asset-management-dam/managing-assets/delete-file
 LIST_FILES_URL = "https://api.imagekit.io/v1/files"
+LIST_PAGE = 1000
 MAX_TAGS_CHARS = 500
 # ImageKit answers a wrong or disabled private key with 403 {"message": "Your account cannot be
 # authenticated."} (official SDK test fixtures); that is about the account, not the file, so it is an
@@ -143,9 +148,10 @@ class ImageKitStore(ImageStore):
         )
 
     async def _send(
-        self, endpoint: str, what: str, accept: Callable[[Any], bool], **request: Any
+        self, endpoint: str, what: str, accept: Callable[[Any], bool] | None, **request: Any
     ) -> tuple[httpx.Response, Any]:
-        """One ledgered call: transport failures and bodies that are not the JSON `accept` wants become CdnErrors."""
+        """One ledgered call: transport failures and bodies that are not the JSON `accept` wants become CdnErrors
+        (`accept` None: an answer without a body, such as Delete file's 204)."""
         started = time.monotonic()
         status: int | None = None
         error: ErrorType | None = None
@@ -167,6 +173,8 @@ class ImageKitStore(ImageStore):
                 failure = self._error_for(response, what)
                 error = failure.error_type
                 raise failure
+            if accept is None:
+                return response, None
             try:
                 body = response.json()
             except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
@@ -244,3 +252,72 @@ class ImageKitStore(ImageStore):
                 },
             )
         return any(isinstance(item, dict) and item.get("filePath") == path for item in body)
+
+    async def list_folder(self, folder: str) -> list[StoredImage]:
+        """Every file directly in folder, from List & search assets: pages of LIST_PAGE until a short one, each
+        file with its url, size, fileId and (images) width and height."""
+        self._check(check_folder(folder) + "/any.jpg")  # a file of the folder must be inside folder_root
+        out: list[StoredImage] = []
+        skip = 0
+        while True:
+            async with self._slots:
+                _, body = await self._send(
+                    "list_files",
+                    f"listing of {folder}/",
+                    lambda body: isinstance(body, list),
+                    method="GET",
+                    url=LIST_FILES_URL,
+                    params={
+                        "path": folder + "/",
+                        "type": "file",
+                        "sort": "ASC_NAME",
+                        "limit": str(LIST_PAGE),
+                        "skip": str(skip),
+                    },
+                )
+            for item in body:
+                stored = _listed(item, folder)
+                if stored is not None:
+                    out.append(stored)
+            if len(body) < LIST_PAGE:
+                return out
+            skip += LIST_PAGE
+
+    async def delete(self, stored: StoredImage) -> None:
+        """Delete file by its fileId (a listing's); 404, the file already gone, counts as deleted."""
+        self._check(stored.path)
+        if not stored.file_id:
+            raise CdnError(ErrorType.BAD_REQUEST, f"no ImageKit fileId for {stored.path}", target=self.name)
+        try:
+            async with self._slots:
+                await self._send(
+                    "delete_file",
+                    f"delete of {stored.path}",
+                    None,
+                    method="DELETE",
+                    url=f"{LIST_FILES_URL}/{stored.file_id}",
+                )
+        except CdnError as exc:
+            if exc.status_code != 404:
+                raise
+
+
+def _number(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _listed(item: Any, folder: str) -> StoredImage | None:
+    """A List & search assets entry as a StoredImage; None for folders, other folders' files or odd entries."""
+    if not isinstance(item, dict) or item.get("type", "file") != "file":
+        return None
+    path, url, file_id = item.get("filePath"), item.get("url"), item.get("fileId")
+    if not (isinstance(path, str) and isinstance(url, str) and file_id) or path.rpartition("/")[0] != folder:
+        return None
+    return StoredImage(
+        url=url,
+        path=path,
+        size=_number(item.get("size")) or 0,
+        file_id=str(file_id),
+        width=_number(item.get("width")),
+        height=_number(item.get("height")),
+    )

@@ -8,7 +8,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from venue_pipeline.cdn.base import check_path
+from PIL import Image, UnidentifiedImageError
+
+from venue_pipeline.cdn.base import check_folder, check_path
 from venue_pipeline.core.errors import CdnError, ErrorType
 from venue_pipeline.core.ports import ImageStore, StoredImage
 
@@ -62,3 +64,50 @@ class LocalImageStore(ImageStore):
 
     async def exists(self, path: str) -> bool:
         return self.file_for(path).is_file()
+
+    def _list(self, folder: str) -> list[StoredImage]:
+        directory = self.root / check_folder(folder).lstrip("/")
+        if not directory.resolve().is_relative_to(self.root):
+            raise CdnError(ErrorType.BAD_REQUEST, f"CDN folder {folder!r} escapes the store root", target=self.name)
+        out: list[StoredImage] = []
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except FileNotFoundError:
+            return out
+        for entry in entries:
+            # ".name.XXXX.tmp" is a put still writing (or one killed mid-write): never listed, never adopted
+            if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                continue
+            path = f"{folder}/{entry.name}"
+            width, height = _pixel_size(entry.path)
+            out.append(
+                StoredImage(self.url_for(path), path, entry.stat().st_size, None, width=width, height=height)
+            )
+        return out
+
+    async def list_folder(self, folder: str) -> list[StoredImage]:
+        """One os.scandir of the folder; width and height from each image's header (None when unreadable)."""
+        try:
+            return await asyncio.to_thread(self._list, folder)
+        except OSError as exc:
+            raise CdnError(
+                ErrorType.UNKNOWN_ERROR, f"listing {folder}: {exc.strerror or exc}", target=self.name
+            ) from exc
+
+    async def delete(self, stored: StoredImage) -> None:
+        target = self.file_for(stored.path)
+        try:
+            await asyncio.to_thread(target.unlink, True)
+        except OSError as exc:
+            raise CdnError(
+                ErrorType.UNKNOWN_ERROR, f"deleting {stored.path}: {exc.strerror or exc}", target=self.name
+            ) from exc
+
+
+def _pixel_size(file: str) -> tuple[int | None, int | None]:
+    """Pillow reads only the header here (the pixels are decoded lazily, and never)."""
+    try:
+        with Image.open(file) as img:
+            return img.width, img.height
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None, None

@@ -62,6 +62,27 @@ def photo_hash(provider: str, photo_key: str) -> str:
     return hashlib.sha1(f"{provider}|{photo_key}".encode()).hexdigest()[:_HASH_CHARS]
 
 
+def venue_folder(venue_slug: str, folder_root: str = "/venues") -> str:
+    """/venues/{safe_slug}: the one folder every photo of a venue is stored in (no trailing slash)."""
+    root = "/" + folder_root.strip("/")
+    if not _FOLDER_ROOT_RE.match(root):
+        raise ValueError(f"folder_root {folder_root!r} must use only a-zA-Z0-9/_- characters")
+    return f"{root}/{safe_slug(venue_slug)}"
+
+
+def photo_stem(provider: str, photo_key: str) -> str:
+    """{provider}-{sha1(provider|photo_key)[:16]}: a photo's file name without its extension, which only the
+    downloaded bytes decide (so a file already stored is found by its stem, whatever its format)."""
+    return f"{_safe_provider(provider)}-{photo_hash(provider, photo_key)}"
+
+
+def split_name(path: str) -> tuple[str, str, str]:
+    """(folder, stem, extension) of a stored path: '/venues/a/here-0123.jpg' -> ('/venues/a', 'here-0123', 'jpg')."""
+    folder, _, name = path.rpartition("/")
+    stem, dot, ext = name.rpartition(".")
+    return (folder, stem, ext) if dot else (folder, name, "")
+
+
 def cdn_path(
     venue_slug: str,
     provider: str,
@@ -70,9 +91,4 @@ def cdn_path(
     folder_root: str = "/venues",
 ) -> str:
     """/venues/{safe_slug}/{provider}-{sha1(provider|photo_key)[:16]}.{ext}: same photo, same path, always."""
-    root = "/" + folder_root.strip("/")
-    if not _FOLDER_ROOT_RE.match(root):
-        raise ValueError(f"folder_root {folder_root!r} must use only a-zA-Z0-9/_- characters")
-    extension = extension_for(ext)
-    name = f"{_safe_provider(provider)}-{photo_hash(provider, photo_key)}.{extension}"
-    return f"{root}/{safe_slug(venue_slug)}/{name}"
+    return f"{venue_folder(venue_slug, folder_root)}/{photo_stem(provider, photo_key)}.{extension_for(ext)}"

@@ -97,12 +97,15 @@ class ProviderClient(ABC):
 
 @dataclass(frozen=True, slots=True)
 class StoredImage:
-    """Where a stored image lives: public url, CDN path, byte size and the CDN's file id (None locally)."""
+    """Where a stored image lives: public url, CDN path, byte size and the CDN's file id (None locally); a
+    folder listing also gives the pixel size when the store knows it cheaply (None otherwise)."""
 
     url: str
     path: str
     size: int
     file_id: str | None = None
+    width: int | None = None
+    height: int | None = None
 
 
 class ImageStore(ABC):
@@ -123,3 +126,12 @@ class ImageStore(ABC):
     @abstractmethod
     def url_for(self, path: str) -> str:
         """The public URL of path (no secret in it)."""
+
+    async def list_folder(self, folder: str) -> list[StoredImage]:
+        """Every file stored directly in folder ('/venues/<slug>', no subfolders), in one listing. A store that
+        cannot list raises NotImplementedError, and the stages then leave its folders as they are."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list a folder")
+
+    async def delete(self, stored: StoredImage) -> None:
+        """Removes a file a listing returned; a file already gone is not an error."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete a file")

@@ -13,7 +13,7 @@ from venue_pipeline.core.gallery import ImageTask
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_images
 from venue_pipeline.pipeline.stage import StageRun
-from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary
+from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary, adopt_stored
 from venue_pipeline.services import Services, Settings
 from venue_pipeline.store import images as images_db
 from venue_pipeline.store.db import session_scope
@@ -38,6 +38,7 @@ class RetrySummary(TransferSummary):
         return (
             f"retries: {self.due} due, {sum(self.uploaded.values())} uploaded, {sum(self.still_failed.values())} "
             f"still failing, {sum(self.retired.values())} retired, {self.references_refreshed} references refreshed"
+            f"{self.store_progress()}"
         )
 
 
@@ -119,7 +120,11 @@ def run_retries(
     log = OutcomeLog(run.settings.db_url, run_id, all_retries=True)
 
     async def retry(services: Services) -> int:
-        fresh, refreshed, refresh_calls = await _refresh_references(services, tasks, now, REFERENCE_LIFETIMES)
+        reconciled = await adopt_stored(services, run.settings.db_url, tasks, log, run.settings.providers)
+        summary.take(reconciled)  # an adopted image needs neither a fresh reference nor a transfer
+        fresh, refreshed, refresh_calls = await _refresh_references(
+            services, reconciled.remaining, now, REFERENCE_LIFETIMES
+        )
         with session_scope(run.settings.db_url) as session:  # stored before any transfer starts
             for image_id, (reference, width, height) in refreshed.items():
                 images_db.update_reference(session, image_id, reference, width, height, now)

@@ -1,16 +1,20 @@
-"""What the upload and retry stages share: each outcome recorded the moment it completes, and the images
-counted by where they ended."""
+"""What the upload and retry stages share: files a crashed run stored adopted and orphans removed before any
+transfer (core/reconcile.py), each outcome recorded the moment it completes, and the images counted by where
+they ended."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from venue_pipeline.core.gallery import UploadOutcome
+from venue_pipeline.core.gallery import ImageTask, UploadOutcome
+from venue_pipeline.core.reconcile import Reconciled, reconcile
 from venue_pipeline.core.statuses import ImageStatus
-from venue_pipeline.pipeline.common import record_outcome
+from venue_pipeline.pipeline.common import record_outcome, with_retry
 from venue_pipeline.pipeline.stage import StageSummary
+from venue_pipeline.services import Services
+from venue_pipeline.store import images as images_db
 
 
 @dataclass
@@ -22,10 +26,43 @@ class TransferSummary(StageSummary):
     uploaded: dict[str, int] = field(default_factory=dict)
     retired: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
+    adopted: dict[str, int] = field(default_factory=dict)
+    orphans_removed: int = 0
+    folders_listed: int = 0
+    store_notes: list[str] = field(default_factory=list)
 
     def count(self, tally: Tally) -> None:
         """Takes the uploaded, retired and failure counts of the tally."""
         self.uploaded, self.retired, self.failures = tally.uploaded, tally.retired, tally.failures
+
+    def take(self, reconciled: Reconciled) -> None:
+        """Takes what reconciling the run's folders did (adopted images are also counted as uploaded)."""
+        self.adopted = dict(sorted(Counter(o.provider for o in reconciled.adopted).items()))
+        self.orphans_removed = len(reconciled.removed)
+        self.folders_listed = reconciled.folders
+        self.store_notes = reconciled.notes[:20]
+
+    def store_progress(self) -> str:
+        """The reconcile part of the progress line, empty when it changed nothing."""
+        adopted = sum(self.adopted.values())
+        if not adopted and not self.orphans_removed:
+            return ""
+        return f", {adopted} adopted from files already stored, {self.orphans_removed} orphan files removed"
+
+
+async def adopt_stored(
+    services: Services, db_url: str, tasks: Sequence[ImageTask], log: OutcomeLog, providers: Collection[str]
+) -> Reconciled:
+    """Before any transfer: one listing per venue folder of the tasks; a file already stored for a waiting image
+    of the run's providers is recorded (through `log`) as its upload, with no download and no put; files no
+    image row accounts for are deleted. Returns the tasks still to transfer."""
+
+    def read_rows(venue_ids: Sequence[int], paths: Sequence[str]) -> tuple[list, set[str]]:
+        return with_retry(db_url, lambda session: images_db.folder_rows(session, venue_ids, paths))  # type: ignore[no-any-return]
+
+    return await reconcile(
+        tasks, services.image_store, read_rows, adoptable=lambda t: t.provider in providers, on_outcome=log
+    )
 
 
 @dataclass

@@ -11,7 +11,7 @@ from venue_pipeline.core.gallery import ImageTask
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.upload import upload_images
 from venue_pipeline.pipeline.stage import StageRun
-from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary
+from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary, adopt_stored
 from venue_pipeline.services import Services, Settings
 from venue_pipeline.store import images as images_db
 from venue_pipeline.store.db import session_scope
@@ -31,6 +31,7 @@ class UploadSummary(TransferSummary):
         return (
             f"uploads: {self.attempted} attempts on {self.images} images, {sum(self.uploaded.values())} uploaded, "
             f"{sum(self.failed.values())} failed (will retry), {sum(self.retired.values())} permanently failed"
+            f"{self.store_progress()}"
         )
 
 
@@ -57,13 +58,17 @@ def run_uploads(
         )
     log = OutcomeLog(run.settings.db_url, run_id, tried_before={t.image_id for t in tasks if t.attempts > 0})
 
+    summary = UploadSummary()
+
     async def transfer(services: Services) -> tuple[int, list[ImageTask]]:
+        reconciled = await adopt_stored(services, run.settings.db_url, tasks, log, run.settings.providers)
+        summary.take(reconciled)
         outcomes, skipped = await upload_images(
-            tasks, services.clients, services.http, services.image_store, ledger=services.ledger, on_outcome=log
+            reconciled.remaining, services.clients, services.http, services.image_store,
+            ledger=services.ledger, on_outcome=log,
         )
         return len(outcomes), skipped
 
-    summary = UploadSummary()
     summary.attempted, skipped = run.work(summary, transfer)
     summary.skipped_disabled = len(skipped)
     tally = log.tally()

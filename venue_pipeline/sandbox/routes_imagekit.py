@@ -284,7 +284,7 @@ ROUTES: list[Route] = [
     route(API_HOST, "GET", r"^/v1/files$", "imagekit", "list_files", STYLE, list_files, _auth),
     route(UPLOAD_HOST, "POST", r"^/api/v1/files/upload$", "imagekit", "upload", STYLE, upload, _auth, upload_key),
     route(API_HOST, "GET", r"^/v1/files/(?P<id>[0-9a-f]+)/details$", "imagekit", "details", STYLE, details, _auth),
-    route(API_HOST, "DELETE", r"^/v1/files/(?P<id>[0-9a-f]+)$", "imagekit", "details", STYLE, delete, _auth),
+    route(API_HOST, "DELETE", r"^/v1/files/(?P<id>[0-9a-f]+)$", "imagekit", "delete_file", STYLE, delete, _auth),
     route(CDN_HOST, "GET", r"^/.+$", "imagekit", "cdn_download", "host", serve),
 ]
 HOSTS: dict[str, str] = {UPLOAD_HOST: STYLE, API_HOST: STYLE, CDN_HOST: "host"}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from venue_pipeline.core.errors import classify
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.core.ports import PhotoRef
+from venue_pipeline.core.reconcile import FolderRow
 from venue_pipeline.core.recovery import after_failure
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.store.schema import UploadAttemptRow, VenueImageRow, VenueRow
@@ -257,6 +258,33 @@ def apply_outcome(
     if result.rowcount and new_status == ImageStatus.PERMANENTLY_FAILED:
         renumber_positions(session, row.venue_id)
     return new_status if result.rowcount else None
+
+
+def folder_rows(
+    session: Session, venue_ids: Sequence[int], paths: Sequence[str]
+) -> tuple[list[FolderRow], set[str]]:
+    """Every image row of these venues (any status), and which of `paths` any row at all points at (a folder
+    two venues' slugs share must not lose the other venue's files); in chunks, so no IN list grows unbounded."""
+    columns = (
+        VenueImageRow.id,
+        VenueImageRow.venue_id,
+        VenueImageRow.provider,
+        VenueImageRow.photo_key,
+        VenueImageRow.status,
+        VenueImageRow.cdn_path,
+    )
+    rows: list[FolderRow] = []
+    for chunk in _chunks(sorted(set(venue_ids))):
+        rows.extend(FolderRow(*r) for r in session.execute(select(*columns).where(VenueImageRow.venue_id.in_(chunk))))
+    pointed: set[str] = set()
+    for chunk in _chunks(sorted(set(paths))):
+        pointed.update(p for p in session.scalars(select(VenueImageRow.cdn_path).where(VenueImageRow.cdn_path.in_(chunk))) if p)
+    return rows, pointed
+
+
+def _chunks(values: list, size: int = 500) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def reopen(
