@@ -13,7 +13,12 @@ from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_i
 from venue_pipeline.defs.jobs import enrich_city_job, failure_report_job, reset_circuit_job, retry_job
 from venue_pipeline.defs.resources import build_resources
 from venue_pipeline.defs.schedules import daily_retry_schedule, reenrich_stale_venues_schedule
-from venue_pipeline.defs.sensors import new_venues_sensor, record_failed_runs_sensor, retry_after_report_sensor
+from venue_pipeline.defs.sensors import (
+    new_venues_sensor,
+    reap_dead_runs_sensor,
+    record_failed_runs_sensor,
+    retry_after_report_sensor,
+)
 
 
 def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = None) -> dg.Definitions:
@@ -24,7 +29,7 @@ def build_definitions(resources: dict[str, dg.ConfigurableResource] | None = Non
         asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
         jobs=[enrich_city_job, retry_job, failure_report_job, reset_circuit_job],
         schedules=[daily_retry_schedule, reenrich_stale_venues_schedule],
-        sensors=[new_venues_sensor, retry_after_report_sensor, record_failed_runs_sensor],
+        sensors=[new_venues_sensor, retry_after_report_sensor, record_failed_runs_sensor, reap_dead_runs_sensor],
         resources=resources if resources is not None else build_resources(),
     )
 

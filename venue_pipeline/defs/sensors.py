@@ -6,6 +6,7 @@ from venue_pipeline.defs.jobs import enrich_city_job
 from venue_pipeline.defs.partitions import cities_partitions
 from venue_pipeline.defs.resources import VenueStore
 from venue_pipeline.defs.run_config import venue_run_config
+from venue_pipeline.local_runs import reap_dead_runs
 from venue_pipeline.store import images, provider_ids, reports, venues
 
 NEW_VENUES_PER_TICK = 500
@@ -111,3 +112,24 @@ def record_failed_runs_sensor(context: dg.RunFailureSensorContext, venue_store: 
         reports.record_run_failure(
             session, run.run_id, run.job_name, run.tags.get("dagster/partition"), message
         )
+
+
+@dg.sensor(
+    job=enrich_city_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs whose worker process died (killed, out of memory) are marked failed and their city run again.",
+)
+def reap_dead_runs_sensor(context: dg.SensorEvaluationContext, venue_store: VenueStore) -> dg.SensorResult:
+    """Dagster's default launcher cannot tell a dead run worker from a slow one; each city run tags itself with
+    its host and pid, so a run whose process is gone is failed within one tick and its city asked for again."""
+    reaped = reap_dead_runs(context.instance, venue_store.url)
+    requests = []
+    for run_id in reaped:
+        run = context.instance.get_run_by_id(run_id)
+        city = run.tags.get("dagster/partition") if run else None
+        if run is not None and run.job_name == enrich_city_job.name and city:
+            requests.append(dg.RunRequest(run_key=f"rerun-dead:{run_id}", partition_key=city, tags={"trigger": "dead_run"}))
+    if not reaped:
+        return dg.SensorResult(skip_reason="no run of this host whose process is gone")
+    return dg.SensorResult(run_requests=requests)

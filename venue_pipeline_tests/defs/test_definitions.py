@@ -11,7 +11,7 @@ from venue_pipeline.defs.resources import ImageCdn, ProviderApis, ReportPolicy, 
 
 JOBS = {"enrich_city_job", "retry_job", "failure_report_job", "reset_circuit_job"}
 SCHEDULES = {"daily_retry_schedule", "reenrich_stale_venues_schedule"}
-SENSORS = {"new_venues_sensor", "retry_after_report_sensor", "record_failed_runs_sensor"}
+SENSORS = {"new_venues_sensor", "retry_after_report_sensor", "record_failed_runs_sensor", "reap_dead_runs_sensor"}
 ASSETS = {"provider_ids", "discovered_photos", "uploaded_images", "image_retries", "image_failure_report"}
 
 

@@ -47,3 +47,32 @@ def test_new_venues_add_partitions_and_one_run_per_city(db_url: str, dagster_ins
     assert [r.partition_key for r in third.run_requests] == ["bath"]
     assert len(third.run_requests[0].run_config["ops"]["provider_ids"]["config"]["venue_ids"]) == 1
     assert int(third.cursor) > int(cursor)
+
+
+def test_a_run_whose_worker_died_is_failed_and_its_city_asked_for_again(db_url: str, dagster_instance) -> None:
+    """A launched city run tags its worker's host and pid; once that process is gone the sensor fails the run
+    within one tick (run monitoring alone would wait for the run's time limit) and requests the city again."""
+    import socket
+    import subprocess
+    import sys
+
+    from dagster._core.test_utils import create_run_for_test
+
+    from venue_pipeline.defs.sensors import reap_dead_runs_sensor
+    from venue_pipeline.local_runs import RUN_HOST_TAG, RUN_PID_TAG
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    tags = {RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(dead.pid), "dagster/partition": "exeter"}
+    run = create_run_for_test(dagster_instance, job_name="enrich_city_job", status=dg.DagsterRunStatus.STARTED, tags=tags)
+    alive = create_run_for_test(
+        dagster_instance, job_name="enrich_city_job", status=dg.DagsterRunStatus.STARTED,
+        tags={**tags, RUN_PID_TAG: str(subprocess.os.getppid()), "dagster/partition": "norwich"},
+    )
+    ctx = dg.build_sensor_context(instance=dagster_instance, resources={"venue_store": VenueStore(db_url=db_url)})
+    result = reap_dead_runs_sensor(ctx)
+    assert dagster_instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert dagster_instance.get_run_by_id(alive.run_id).status == dg.DagsterRunStatus.STARTED
+    assert [(r.partition_key, r.run_key) for r in result.run_requests] == [("exeter", f"rerun-dead:{run.run_id}")]
+    again = reap_dead_runs_sensor(dg.build_sensor_context(instance=dagster_instance, resources={"venue_store": VenueStore(db_url=db_url)}))
+    assert again.run_requests == [] and "no run" in again.skip_reason.skip_message
