@@ -100,3 +100,37 @@ def test_a_daily_quota_holds_across_a_kill_and_a_rerun(tmp_path):  # type: ignor
     deferred = [k for k, (status, _) in after.ids.items() if k[1] == "foursquare" and status == "deferred"]
     assert deferred, "the quota deferred no lookup: the test does not reach the quota"
     assert after.duplicate_rows == 0
+
+
+def test_two_runs_of_one_city_at_once_end_as_one_run_with_its_calls(uninterrupted, tmp_path):  # type: ignore[no-untyped-def]
+    """Both started on a fresh state (so their first set-ups race too): one works, the other waits for the
+    city's lease and then finds nothing left to do; both succeed and the Dagster storage stays usable."""
+    import subprocess
+
+    from kill_support import PROJECT_ROOT, demo_cmd
+
+    url, drop = _fresh_db(tmp_path, "twice")
+    env = env_for(tmp_path, url)
+    try:
+        logs = [tmp_path / f"run{i}.log" for i in (1, 2)]
+        procs = [
+            subprocess.Popen(demo_cmd(), env=env, cwd=PROJECT_ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+            for log in logs
+        ]
+        try:
+            codes = [p.wait(timeout=600) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+        assert codes == [0, 0], "\n".join(log.read_text(errors="replace")[-2000:] for log in logs)
+        after = read_state(url, tmp_path / "images")
+        third = run_to_end(env, tmp_path / "run3.log")  # the instance and the database still work afterwards
+    finally:
+        if drop:
+            drop_database(*drop)
+    assert after.duplicate_rows == 0
+    assert after.ids == uninterrupted.ids and after.images == uninterrupted.images
+    assert sum(after.calls.values()) <= sum(uninterrupted.calls.values()) + IN_FLIGHT
+    assert "run " in third
