@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from typing import Mapping, Sequence
 
 import httpx
@@ -21,6 +22,7 @@ _MODULES = (routes_here, routes_geoapify, routes_foursquare, routes_google, rout
 ROUTES: tuple[Route, ...] = tuple(r for m in _MODULES for r in m.ROUTES)
 HOST_STYLES: dict[str, str] = {h: s for m in _MODULES for h, s in m.HOSTS.items()}
 KNOWN_HOSTS: frozenset[str] = frozenset(HOST_STYLES)
+REQUEST_LOG_SIZE = 200_000  # (unix time, provider, endpoint kind) of the latest requests
 
 
 class Sandbox:
@@ -40,6 +42,7 @@ class Sandbox:
         self.imagekit_max_bytes = imagekit_max_bytes
         self.lock = threading.RLock()
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.request_log: deque[tuple[float, str, str]] = deque(maxlen=REQUEST_LOG_SIZE)
         self.faults_injected: Counter[tuple[str, str, str]] = Counter()
         self.imagekit_files: dict[str, StoredFile] = {}
         self.imagekit_uploads: Counter[str] = Counter()
@@ -90,6 +93,8 @@ class Sandbox:
             return error_response(style, found, "Not Found" if found == 404 else "Method Not Allowed")
         r, match = found
         ctx = Ctx(request=request, sandbox=self, match=match)
+        with self.lock:  # when each provider was asked: the rate every caller together kept, whoever they were
+            self.request_log.append((time.time(), r.provider, r.kind))
         with self.lock:
             self.calls[(host, r.kind)] += 1
         if r.auth is not None:

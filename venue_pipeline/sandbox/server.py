@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from venue_pipeline.sandbox.app import Sandbox
 
 log = logging.getLogger(__name__)
 
+REQUEST_LOG_PATH = "/__sandbox__/requests"
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length", "te", "trailer", "upgrade"})
 
 
@@ -36,6 +38,16 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox server: " + format, *args)
 
     def _dispatch(self) -> None:
+        if self.path == REQUEST_LOG_PATH:  # the sandbox's own: every request it answered, with its time
+            with self.server.sandbox.lock:
+                rows = list(self.server.sandbox.request_log)
+            body = json.dumps([{"t": t, "provider": p, "kind": k} for t, p, k in rows]).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         host = (self.headers.get("host") or "localhost").split(":")[0]
