@@ -50,9 +50,9 @@ def env_for(base: Path, db_url: str, **extra: str) -> dict[str, str]:
         VENUE_IMAGE_STORE="local",
         VENUE_PROVIDER_MODE="sandbox",
         PYTHONUNBUFFERED="1",
-        **SLOW_RATES,
-        **extra,
     )
+    env.update(SLOW_RATES)
+    env.update(extra)
     return env
 
 
