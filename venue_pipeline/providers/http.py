@@ -229,12 +229,9 @@ class HttpProviderClient(BaseProviderClient):
     async def _exchange(self, endpoint_kind: str, method: str, url: str, body: tuple[Any, Any, Any]) -> Any:
         """Quota, pacing, the request and its interpretation; always recorded in the ledger."""
         params, headers, json = body
-        self.limiter.reserve()
-        try:
-            await self.limiter.wait_turn()
-        except BaseException:
-            self.limiter.release()
-            raise
+        # Quota and pacing: across processes when the ledger is the shared store (the call's row is written
+        # ahead, counted while in flight), else in this process (providers/limits.py).
+        turn = await self.limiter.acquire(endpoint_kind)
         started = time.perf_counter()
         status: int | None = None
         error_type: ErrorType | None = None
@@ -265,21 +262,18 @@ class HttpProviderClient(BaseProviderClient):
             error_type = exc.error_type
             raise
         finally:
-            try:
-                self.ledger.record(
-                    ApiCall(
-                        provider=self.name,
-                        endpoint=endpoint_kind,
-                        status_code=status,
-                        error_type=error_type.value if error_type else None,
-                        # Providers bill answered requests; failed or cancelled attempts cost nothing.
-                        cost=self.cost(endpoint_kind) if answered else 0.0,
-                        duration_ms=int((time.perf_counter() - started) * 1000),
-                        called_at=datetime.now(timezone.utc),
-                    )
+            turn.finish(
+                ApiCall(
+                    provider=self.name,
+                    endpoint=endpoint_kind,
+                    status_code=status,
+                    error_type=error_type.value if error_type else None,
+                    # Providers bill answered requests; failed or cancelled attempts cost nothing.
+                    cost=self.cost(endpoint_kind) if answered else 0.0,
+                    duration_ms=int((time.perf_counter() - started) * 1000),
+                    called_at=datetime.now(timezone.utc),
                 )
-            finally:
-                self.limiter.release()
+            )
 
     def _transport_error(self, error_type: ErrorType, exc: httpx.HTTPError) -> ProviderError:
         detail = redact(str(exc) or type(exc).__name__, self.settings.api_key)

@@ -1,15 +1,27 @@
-"""Per-provider pacing (token bucket, Retry-After pause) and the daily quota, so calls are scheduled, never slept on one by one."""
+"""Per-provider pacing (call slots, Retry-After pause) and the daily quota, so calls are scheduled, never slept on
+one by one.
+
+With a ledger that is also a SharedPacing store (the database's DbCallLedger, store/limiter.py), rates, quotas and
+Retry-After pauses hold across every process and machine sharing that database: each call takes its slot and its
+quota reservation in one short transaction, and its ledger row is written ahead, so a process that dies mid-call
+leaves the call counted. Without one (tests and dry runs with a MemoryLedger) the limits hold in this process only:
+an aiolimiter bucket and an in-flight counter.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from aiolimiter import AsyncLimiter
 
 from venue_pipeline.core.errors import QuotaExhausted
-from venue_pipeline.core.ports import CallLedger
+from venue_pipeline.core.ports import ApiCall, CallLedger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,60 @@ PAID_LIMITS: dict[str, Limits] = {
 PLAN_LIMITS: dict[str, dict[str, Limits]] = {"paid": PAID_LIMITS, "free": FREE_LIMITS}
 
 
+class GrantedSlot(Protocol):
+    """A call slot from the shared store: the call's ledger row (written ahead) and the wait before sending."""
+
+    @property
+    def call_id(self) -> int: ...
+
+    @property
+    def delay_s(self) -> float: ...
+
+
+@runtime_checkable
+class SharedPacing(Protocol):
+    """A store every process shares (store/calls.py DbCallLedger) that paces a provider's calls and holds its quota."""
+
+    def take_slot(
+        self, provider: str, endpoint: str, *, rate_per_second: float, daily_quota: int | None
+    ) -> GrantedSlot:
+        """Raises QuotaExhausted, or reserves the call (its row written ahead) and hands out its slot."""
+        ...
+
+    def finish(self, call_id: int, call: ApiCall) -> None: ...
+
+    def forget(self, call_id: int) -> None: ...
+
+    def push_back(self, provider: str, seconds: float) -> None: ...
+
+
+class Turn:
+    """A granted call: `finish` records its outcome once it has been sent (always exactly once)."""
+
+    def finish(self, call: ApiCall) -> None:
+        raise NotImplementedError
+
+
+class _LocalTurn(Turn):
+    def __init__(self, limiter: ProviderLimiter) -> None:
+        self._limiter = limiter
+
+    def finish(self, call: ApiCall) -> None:
+        try:
+            self._limiter._ledger.record(call)
+        finally:
+            self._limiter.release()
+
+
+class _SharedTurn(Turn):
+    def __init__(self, store: SharedPacing, call_id: int) -> None:
+        self._store = store
+        self.call_id = call_id
+
+    def finish(self, call: ApiCall) -> None:
+        self._store.finish(self.call_id, call)
+
+
 def _bucket(rate_per_second: float) -> AsyncLimiter:
     """A leaky bucket of `rate_per_second`; below 1/s it allows one call per 1/rate seconds."""
     if rate_per_second <= 0:
@@ -69,10 +135,11 @@ def _bucket(rate_per_second: float) -> AsyncLimiter:
 
 
 class ProviderLimiter:
-    """Everything that paces one provider in this process, shared by all tasks of its client.
+    """Everything that paces one provider, shared by all tasks of its client: across processes when the ledger is
+    a SharedPacing store, else in this process.
 
-    The daily quota is the ledger's count of today's calls (which holds across runs and restarts)
-    plus the attempts of this process that are under way and not yet recorded.
+    The daily quota is the ledger's count of today's calls (which holds across runs and restarts), calls in
+    flight included: written-ahead rows in the shared store, else this process's attempts not yet recorded.
     """
 
     def __init__(
@@ -90,7 +157,71 @@ class ProviderLimiter:
         self._bucket: AsyncLimiter | None = None
         self._bucket_loop: asyncio.AbstractEventLoop | None = None
         self._not_before = 0.0  # time.monotonic() before which nobody calls (Retry-After)
-        self._in_flight = 0  # attempts reserved but not yet recorded in the ledger
+        self._in_flight = 0  # attempts reserved but not yet recorded in the ledger (in-process path)
+        self._shared: SharedPacing | None = ledger if isinstance(ledger, SharedPacing) else None
+        if self._shared is not None and rate_per_second <= 0:
+            raise ValueError(f"rate_per_second must be positive, got {rate_per_second}")
+
+    @property
+    def shared(self) -> bool:
+        """True when rate, quota and pauses hold across processes (the ledger is a shared store)."""
+        return self._shared is not None
+
+    # -- a call's turn ------------------------------------------------------------------------
+    async def acquire(self, endpoint_kind: str) -> Turn:
+        """Reserves one call against the daily quota (or raises QuotaExhausted before any request) and waits
+        for its turn; the caller sends it and then calls `finish` on the returned Turn."""
+        if self._shared is None:
+            self.reserve()
+            try:
+                await self.wait_turn()
+            except BaseException:
+                self.release()
+                raise
+            return _LocalTurn(self)
+        await self._wait_pause()
+        slot = await self._take_shared_slot(endpoint_kind)
+        try:
+            if slot.delay_s > 0:
+                await asyncio.sleep(slot.delay_s)
+            await self._wait_pause()  # a Retry-After that arrived while this call waited for its slot
+        except BaseException:
+            self._shared.forget(slot.call_id)  # never sent: its row goes, its slot stays unused
+            raise
+        return _SharedTurn(self._shared, slot.call_id)
+
+    async def _take_shared_slot(self, endpoint_kind: str) -> GrantedSlot:
+        """The store's transaction runs in a worker thread (it may wait for another process's lock); a caller
+        cancelled meanwhile leaves no row behind."""
+        assert self._shared is not None
+        store = self._shared
+        if not getattr(store, "thread_safe", True):  # e.g. an in-memory SQLite database: one connection, one thread
+            return store.take_slot(
+                self.provider, endpoint_kind, rate_per_second=self.rate_per_second, daily_quota=self.daily_quota
+            )
+        pending = asyncio.ensure_future(
+            asyncio.to_thread(
+                store.take_slot,
+                self.provider,
+                endpoint_kind,
+                rate_per_second=self.rate_per_second,
+                daily_quota=self.daily_quota,
+            )
+        )
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+
+            def _forget(done: asyncio.Future[GrantedSlot]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    store.forget(done.result().call_id)
+
+            pending.add_done_callback(_forget)
+            raise
+
+    async def _wait_pause(self) -> None:
+        while (delay := self._not_before - time.monotonic()) > 0:
+            await asyncio.sleep(delay)
 
     # -- quota -------------------------------------------------------------------------------
     def calls_used_today(self) -> int:
@@ -113,9 +244,15 @@ class ProviderLimiter:
 
     # -- pacing ------------------------------------------------------------------------------
     def pause_for(self, seconds: float) -> None:
-        """Makes every task of this provider wait `seconds` from now (a Retry-After answer)."""
+        """Makes every task of this provider wait `seconds` from now (a Retry-After answer); with a shared store,
+        every process's tasks (no slot is handed out before the pause ends)."""
         if seconds > 0:
             self._not_before = max(self._not_before, time.monotonic() + seconds)
+            if self._shared is not None:
+                try:
+                    self._shared.push_back(self.provider, seconds)
+                except Exception as exc:  # the pause still holds in this process
+                    log.warning("%s: could not share a %.1f s Retry-After pause: %s", self.provider, seconds, exc)
 
     @property
     def paused_for(self) -> float:
@@ -123,9 +260,8 @@ class ProviderLimiter:
         return max(0.0, self._not_before - time.monotonic())
 
     async def wait_turn(self) -> None:
-        """Waits out any shared pause, then takes a token from the provider's bucket."""
-        while (delay := self._not_before - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
+        """In-process path: waits out any pause, then takes a token from the provider's bucket."""
+        await self._wait_pause()
         await self._current_bucket().acquire()
 
     def _current_bucket(self) -> AsyncLimiter:

@@ -1,81 +1,106 @@
-"""The api_calls ledger in the venue database: quotas read it, so they hold across runs and restarts."""
+"""The api_calls ledger in the venue database: quotas read it, so they hold across runs, restarts and processes.
+
+Nothing is buffered: a call the shared limiter paces (store/limiter.py) has its row written when its slot is
+granted and finished when it ends; any other call (the CDN's) is inserted when it completes. A process killed
+mid-run loses no completed call, and the calls it had in flight stay counted against the quota.
+"""
 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from venue_pipeline.core.ports import ApiCall
-from venue_pipeline.store.db import session_scope
+from venue_pipeline.store import limiter
+from venue_pipeline.store.db import get_engine
+from venue_pipeline.store.limiter import Slot, utc_day
 from venue_pipeline.store.schema import ApiCallRow
 
-
-def utc_day(when: datetime | None = None) -> str:
-    """Quota days are UTC days."""
-    return (when or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y-%m-%d")
+__all__ = ["DbCallLedger", "Slot", "utc_day"]
 
 
 class DbCallLedger:
-    """A CallLedger that buffers calls in memory and writes them in batches, tagged with the run id."""
+    """A CallLedger that writes each call as it happens, tagged with the run id; also the store of the shared
+    limiter (providers/limits.py SharedPacing), so every process sharing the database paces one provider together.
+    """
 
-    def __init__(self, db_url: str, run_id: str | None = None, flush_every: int = 200) -> None:
+    def __init__(self, db_url: str, run_id: str | None = None) -> None:
         self.db_url = db_url
         self.run_id = run_id
-        self.flush_every = flush_every
-        self._pending: list[ApiCall] = []
+        self.recorded: list[ApiCall] = []  # this ledger's calls, for the run's summary (call counts and costs)
         self._lock = threading.Lock()
-        self.recorded: list[ApiCall] = []
-        self._base: dict[tuple[str, str], int] = {}
-        self._mine: dict[tuple[str, str], int] = {}
+        self._engine: Engine | None = None
+        self._sqlite_writer = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.db_url)
+        return self._engine
+
+    @property
+    def thread_safe(self) -> bool:
+        """False for an in-memory SQLite database, whose tables only its one connection (thread) sees."""
+        url = self.engine.url
+        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+
+    @contextmanager
+    def _writing(self) -> Iterator[Engine]:
+        """SQLite has one writer at a time: this process's threads queue here rather than in SQLite's busy
+        handler (which sleeps in steps of milliseconds), so its lock is contended only by other processes."""
+        engine = self.engine
+        if engine.dialect.name == "sqlite":
+            with self._sqlite_writer:
+                yield engine
+        else:
+            yield engine
 
     def calls_today(self, provider: str) -> int:
-        """Calls stored today before this ledger started, plus every call it recorded since (one query per day)."""
-        day = utc_day()
-        key = (provider, day)
-        if key not in self._base:
-            self.flush()
-        with self._lock:
-            if key not in self._base:
-                with session_scope(self.db_url) as session:
-                    stored = session.scalar(
-                        select(func.count(ApiCallRow.id)).where(
-                            ApiCallRow.provider == provider, ApiCallRow.day == day
-                        )
-                    )
-                self._base[key] = int(stored or 0) - self._mine.get(key, 0)
-            return self._base[key] + self._mine.get(key, 0)
+        """Today's (UTC) rows of the provider in the store, written by any process, calls in flight included."""
+        with self.engine.connect() as conn:
+            stored = conn.execute(
+                select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == provider, ApiCallRow.day == utc_day())
+            ).scalar_one()
+        return int(stored or 0)
 
     def record(self, call: ApiCall) -> None:
+        """Writes a call that did not go through the shared limiter (one short INSERT), as it completes."""
+        with self._writing() as engine:
+            limiter.record_call(engine, call, self.run_id)
         with self._lock:
-            self._pending.append(call)
             self.recorded.append(call)
-            key = (call.provider, utc_day(call.called_at))
-            self._mine[key] = self._mine.get(key, 0) + 1
-            full = len(self._pending) >= self.flush_every
-        if full:
-            self.flush()
 
     def flush(self) -> int:
-        """Writes buffered calls; returns how many."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        with session_scope(self.db_url) as session:
-            session.add_all(
-                ApiCallRow(
-                    provider=c.provider,
-                    endpoint=c.endpoint,
-                    status_code=c.status_code,
-                    error_type=c.error_type,
-                    cost=c.cost,
-                    duration_ms=c.duration_ms,
-                    run_id=self.run_id,
-                    called_at=c.called_at,
-                    day=utc_day(c.called_at),
-                )
-                for c in batch
+        """Nothing is buffered any more (every call is written as it happens); kept for callers that flush."""
+        return 0
+
+    # -- the shared limiter's store (providers/limits.py SharedPacing) -------------------------------------------
+    def take_slot(
+        self, provider: str, endpoint: str, *, rate_per_second: float, daily_quota: int | None
+    ) -> Slot:
+        """Quota check, the provider's next slot and the call's row written ahead (store/limiter.take_slot)."""
+        with self._writing() as engine:
+            return limiter.take_slot(
+                engine, provider, endpoint, rate_per_second=rate_per_second, daily_quota=daily_quota,
+                run_id=self.run_id,
             )
-        return len(batch)
+
+    def finish(self, call_id: int, call: ApiCall) -> None:
+        """The outcome of a call whose row take_slot wrote."""
+        with self._writing() as engine:
+            limiter.finish_call(engine, call_id, call)
+        with self._lock:
+            self.recorded.append(call)
+
+    def forget(self, call_id: int) -> None:
+        """Drops the row of a granted call that was never sent."""
+        with self._writing() as engine:
+            limiter.forget_call(engine, call_id)
+
+    def push_back(self, provider: str, seconds: float) -> None:
+        """A Retry-After pause for every process: no slot of the provider earlier than `seconds` from now."""
+        with self._writing() as engine:
+            limiter.push_back(engine, provider, seconds)

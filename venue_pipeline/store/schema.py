@@ -177,8 +177,21 @@ class ApiCallRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     called_at: Mapped[datetime] = mapped_column(UtcDateTime())
     day: Mapped[str] = mapped_column(String(10))
+    # Written ahead: a paced call's row is inserted when its slot is granted (so quotas count it while it is in
+    # flight, in every process) and finished when it ends; NULL after its run means the process died mid-call.
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (Index("ix_api_calls_provider_day", "provider", "day"),)
+
+
+class ProviderPacingRow(Base):
+    """The shared limiter's state per provider (store/limiter.py): the earliest time the next call may be sent,
+    in epoch seconds; every process sharing the database takes its call slots from this row."""
+
+    __tablename__ = "provider_pacing"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_slot_at: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class FailureReportRow(Base):

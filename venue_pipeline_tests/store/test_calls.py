@@ -33,33 +33,33 @@ def test_calls_today_counts_stored_calls_per_provider_on_the_utc_day(any_db_url:
     for call in [_call("here", now), _call("here", now, "service_unavailable"), _call("foursquare", now),
                  _call("here", yesterday), _call("here", yesterday_ahead)]:
         earlier.record(call)
-    assert earlier.flush() == 5
 
-    ledger = DbCallLedger(any_db_url, run_id="run-2")
+    ledger = DbCallLedger(any_db_url, run_id="run-2")  # another ledger (another process) sees them at once
     assert ledger.calls_today("here") == 2
     assert ledger.calls_today("foursquare") == 1
     assert ledger.calls_today("geoapify") == 0
-    ledger.record(_call("here", now))  # counted at once, before it is written
+    ledger.record(_call("here", now))
     assert ledger.calls_today("here") == 3
-    assert ledger.flush() == 1
+    assert earlier.calls_today("here") == 3
+    assert ledger.flush() == 0  # nothing is buffered
     assert ledger.calls_today("here") == 3  # written once, counted once
     with session_scope(any_db_url) as s:
         rows = s.execute(select(ApiCallRow.provider, ApiCallRow.day, ApiCallRow.run_id)).all()
+        assert None not in s.scalars(select(ApiCallRow.finished_at)).all()  # recorded calls have ended
     assert sorted(rows) == sorted(
         [("here", utc_day(now), "run-1")] * 2
         + [("foursquare", utc_day(now), "run-1")]
         + [("here", utc_day(yesterday), "run-1")] * 2
         + [("here", utc_day(now), "run-2")]
     )
+    assert len(earlier.recorded) == 5 and len(ledger.recorded) == 1
 
 
-def test_a_full_buffer_is_written_without_an_explicit_flush(any_db_url: str) -> None:
+def test_every_call_is_written_as_it_is_recorded(any_db_url: str) -> None:
     now = datetime.now(timezone.utc)
-    ledger = DbCallLedger(any_db_url, flush_every=3)
-    for _ in range(4):
+    ledger = DbCallLedger(any_db_url)
+    for n in range(1, 5):
         ledger.record(_call("geoapify", now))
-    with session_scope(any_db_url) as s:
-        assert len(s.scalars(select(ApiCallRow.id)).all()) == 3
-    assert ledger.flush() == 1
-    assert ledger.flush() == 0
+        with session_scope(any_db_url) as s:
+            assert len(s.scalars(select(ApiCallRow.id)).all()) == n
     assert len(ledger.recorded) == 4
