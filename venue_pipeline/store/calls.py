@@ -21,6 +21,14 @@ from venue_pipeline.store.schema import ApiCallRow
 
 __all__ = ["DbCallLedger", "Slot", "utc_day"]
 
+_SQLITE_WRITERS: dict[str, threading.Lock] = {}  # one per database file: every ledger of this process queues here
+_WRITERS_LOCK = threading.Lock()
+
+
+def _sqlite_writer(url: str) -> threading.Lock:
+    with _WRITERS_LOCK:
+        return _SQLITE_WRITERS.setdefault(url, threading.Lock())
+
 
 class DbCallLedger:
     """A CallLedger that writes each call as it happens, tagged with the run id; also the store of the shared
@@ -33,7 +41,7 @@ class DbCallLedger:
         self.recorded: list[ApiCall] = []  # this ledger's calls, for the run's summary (call counts and costs)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
-        self._sqlite_writer = threading.Lock()
+        self._sqlite_writer: threading.Lock | None = None
 
     @property
     def engine(self) -> Engine:
@@ -53,6 +61,8 @@ class DbCallLedger:
         handler (which sleeps in steps of milliseconds), so its lock is contended only by other processes."""
         engine = self.engine
         if engine.dialect.name == "sqlite":
+            if self._sqlite_writer is None:
+                self._sqlite_writer = _sqlite_writer(str(engine.url))
             with self._sqlite_writer:
                 yield engine
         else:

@@ -99,3 +99,17 @@ def test_a_call_cancelled_while_waiting_for_its_slot_leaves_no_row(any_db_url: s
     assert rec.requests == [] and _rows(any_db_url) == []
     with session_scope(any_db_url) as s:
         assert s.scalar(select(ProviderPacingRow.next_slot_at)) > 0
+
+
+def test_an_in_memory_database_takes_its_slots_on_its_one_connection() -> None:
+    from venue_pipeline.store.db import dispose_engines, upgrade
+
+    url = "sqlite://"
+    upgrade(url)
+    try:
+        client, rec, ledger = _client(url, json_response(OK))
+        assert not ledger.thread_safe and client.limiter.shared
+        assert run(client.search("a", 51.5, -0.1)) == []
+        assert [r.status_code for r in _rows(url)] == [200]
+    finally:
+        dispose_engines()
