@@ -1,14 +1,20 @@
-"""The Dagster resources: what a run may configure (Launchpad, run config), and nothing read at import.
+"""The Dagster resources: set by the deployment only (environment, code), never by a run's config; nothing is
+read at import.
 
 A field left empty means "the environment when the run starts": `settings_for` reads the environment once, at
 run time, and packs the three resources into the one `services.Settings` every stage takes (the flow is in
-docs/architecture.md). Keys are never resource values unless a run config sets them, so the UI shows none.
+docs/architecture.md). Fields are set in Python only: an operator's code (`dg.EnvVar` works) or a test.
+`deployment_resources` is what the code location binds: each resource behind a definition whose config
+schema is empty, so a run config (Launchpad, GraphQL, RunRequest) that sets any resource field, a key, a URL,
+a folder or a database URL, is refused by Dagster's config validation before a run exists. What a run may
+choose is in the ops' configs (defs/assets.py: cities' venues, providers, force, dry run).
 """
 
 
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -122,7 +128,7 @@ class ProviderApis(dg.ConfigurableResource):
             raise ValueError(f"VENUE_SANDBOX_SEED={raw!r}: the sandbox seed must be a whole number") from None
 
     def api_keys(self, environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
-        """Each provider's key: the field when a run config sets it, else its variable (registry.API_KEY_ENV)."""
+        """Each provider's key: the field when code sets it (never run config), else its variable (registry.API_KEY_ENV)."""
         env = _env(environ)
         return {p: getattr(self, f"{p}_api_key") or env.get(API_KEY_ENV[p]) or None for p in PROVIDERS}
 
@@ -248,3 +254,41 @@ def build_resources() -> dict[str, dg.ConfigurableResource]:
         "report_policy": ReportPolicy(),
         "image_cdn": ImageCdn(),
     }
+
+
+DEPLOYMENT_NOTE = (
+    "Set by the deployment (environment variables, the code location's resource definitions), not by run "
+    "config: a run config setting any of its fields is refused."
+)
+
+
+def deployment_resource(resource: dg.ConfigurableResource) -> dg.ResourceDefinition:
+    """`resource` as the code location binds it: a definition with an empty config schema (run config can set
+    no field: Dagster rejects `resources: {<key>: {config: {...}}}` as an unexpected entry) that hands each run
+    the resource as built in Python, `dg.EnvVar` fields resolved when the run starts."""
+
+    @dg.resource(config_schema={}, description=f"{(resource.__doc__ or '').strip()} {DEPLOYMENT_NOTE}")
+    def from_deployment(_context: dg.InitResourceContext) -> Iterator[Any]:
+        with resource.process_config_and_initialize_cm() as value:
+            yield value
+
+    return from_deployment
+
+
+@dg.io_manager(
+    config_schema={},
+    description="Dagster's filesystem IO manager under the instance's storage folder (DAGSTER_HOME); the "
+    f"folder is not run config. {DEPLOYMENT_NOTE}",
+)
+def instance_storage_io_manager(context: dg.InitResourceContext) -> dg.IOManager:
+    """Dagster's default IO manager without its `base_dir` field, which would let a run config write anywhere."""
+    return dg.FilesystemIOManager().create_io_manager(context)
+
+
+def deployment_resources(resources: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Definitions bind: every configurable resource behind `deployment_resource`, and the IO manager
+    fixed to the instance's storage unless one is given (also without run config)."""
+    bound: dict[str, Any] = {"io_manager": instance_storage_io_manager}
+    for key, resource in resources.items():
+        bound[key] = deployment_resource(resource) if isinstance(resource, dg.ConfigurableResource) else resource
+    return bound

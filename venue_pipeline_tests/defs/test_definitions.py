@@ -1,5 +1,6 @@
 """The code location loads: every job, schedule and sensor resolves, the asset graph is the documented one,
-resources bind, and importing it reads no environment (every resource field is empty until a run starts)."""
+resources bind (from the deployment, not run config: test_resources_deployment.py), and importing it reads no
+environment (every resource field is empty until a run starts)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import dagster as dg
 import pytest
 
 from venue_pipeline.definitions import build_definitions, defs
-from venue_pipeline.defs.resources import ImageCdn, ProviderApis, ReportPolicy, VenueStore, settings_for
+from venue_pipeline.defs.resources import (
+    ImageCdn,
+    ProviderApis,
+    ReportPolicy,
+    VenueStore,
+    build_resources,
+    settings_for,
+)
 
 JOBS = {"enrich_city_job", "retry_job", "failure_report_job", "reset_circuit_job"}
 SCHEDULES = {"daily_retry_schedule", "reenrich_stale_venues_schedule"}
@@ -40,12 +48,16 @@ def test_the_asset_graph_is_the_pipeline():
     assert graph.asset_check_keys  # the checks are bound to their assets
 
 
-def test_resources_bind_and_importing_read_no_environment():
+def test_resources_bind_and_importing_read_no_environment(monkeypatch):
     resources = defs.resources
-    assert set(resources) == {"venue_store", "provider_apis", "report_policy", "image_cdn"}
-    assert resources["venue_store"] == VenueStore()
-    assert resources["provider_apis"] == ProviderApis()
-    assert resources["image_cdn"] == ImageCdn() and resources["report_policy"] == ReportPolicy()
+    assert set(resources) == {"io_manager", "venue_store", "provider_apis", "report_policy", "image_cdn"}
+    assert all(r.config_schema.config_type.fields == {} for r in resources.values())  # none is run config
+    # the bound resources are the empty ones: what a run gets is read from the environment when it starts
+    assert build_resources() == {"venue_store": VenueStore(), "provider_apis": ProviderApis(),
+                                 "report_policy": ReportPolicy(), "image_cdn": ImageCdn()}
+    monkeypatch.setenv("VENUE_DB_URL", "sqlite:///read-at-run-time.db")
+    with dg.build_resources({"venue_store": resources["venue_store"]}) as built:
+        assert built.venue_store == VenueStore() and built.venue_store.url == "sqlite:///read-at-run-time.db"
 
 
 def test_an_empty_field_is_read_from_the_environment_when_the_run_starts(tmp_path):
@@ -95,4 +107,5 @@ def test_build_definitions_takes_resources_for_tests(dagster_instance):
     custom = build_definitions({"venue_store": VenueStore(db_url="sqlite://"), "provider_apis": ProviderApis(),
                                 "report_policy": ReportPolicy(), "image_cdn": ImageCdn()})
     dg.Definitions.validate_loadable(custom)
-    assert custom.resources["venue_store"].db_url == "sqlite://"
+    with dg.build_resources({"venue_store": custom.resources["venue_store"]}) as built:
+        assert built.venue_store.db_url == "sqlite://"  # set in Python, still not run config
