@@ -11,7 +11,7 @@ import httpx
 
 from venue_pipeline.core.cdn_paths import cdn_path, extension_for
 from venue_pipeline.core.download import download_photo
-from venue_pipeline.core.errors import ErrorClass, ErrorType, PipelineError, classify
+from venue_pipeline.core.errors import DownloadError, ErrorClass, ErrorType, PipelineError, classify
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.core.ports import ApiCall, CallLedger, ImageStore, PhotoRef, ProviderClient
 
@@ -55,7 +55,10 @@ async def upload_one(
     error_type: str | None = None
     try:
         try:
-            request = client.photo_request(ref, max_px=max_px)
+            try:
+                request = client.photo_request(ref, max_px=max_px)
+            except httpx.InvalidURL as exc:  # a stored reference that is no URL (http://0177.0.0.1/...): final
+                raise DownloadError(ErrorType.BAD_REQUEST, f"photo reference is not a valid URL: {exc}"[:300]) from exc
             image = await download_photo(http, request, allowed_hosts=client.photo_hosts, max_bytes=max_bytes)
         except PipelineError as exc:
             status_code, error_type = exc.status_code, exc.error_type.value
