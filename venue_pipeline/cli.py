@@ -63,26 +63,29 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def import_file(db_url: str, path: Path, fmt: str | None, *, quiet: bool = False) -> tuple[int, int]:
-    """Parses and upserts one file, reports bad rows, registers new cities; returns (venues, bad rows)."""
-    from venue_pipeline.core.importer import parse_venues
-    from venue_pipeline.store.db import session_scope, upgrade
-    from venue_pipeline.store.venues import upsert_venues
+    """Streams one file into the database (store.venues.import_venue_file: batches, bounded memory), lists the
+    first 100 bad rows, registers new cities; returns (venues, bad rows)."""
+    from venue_pipeline.store.db import upgrade
+    from venue_pipeline.store.venues import import_venue_file
 
     upgrade(db_url)
-    parsed = parse_venues(path, fmt)
-    for error in parsed.errors:
+    summary = import_venue_file(db_url, path, fmt)  # type: ignore[arg-type]
+    for error in summary.errors.listed:
         print(f"{path}:{error.line}: skipped: {error.reason}", file=sys.stderr)
-    with session_scope(db_url) as session:
-        result = upsert_venues(session, parsed.venues)
+    if summary.errors.unlisted:
+        listed = len(summary.errors.listed)
+        print(f"{path}: {summary.errors.unlisted} more bad rows skipped (the first {listed} are listed)", file=sys.stderr)
+    result = summary.result
     add_city_partitions(sorted(result.cities))
     if not quiet:
-        flagged = sum(1 for v in parsed.venues if v.needs_geocoding)
+        cities = sorted(result.cities)
+        shown = ", ".join(cities[:20]) + (f" and {len(cities) - 20} more" if len(cities) > 20 else "")
         print(
-            f"{path.name}: {len(parsed.venues)} venues ({result.inserted} new, {result.updated} updated, "
-            f"{result.unchanged} unchanged), {len(parsed.errors)} bad rows skipped, "
-            f"{flagged} without coordinates flagged for geocoding, cities: {', '.join(sorted(result.cities))}"
+            f"{path.name}: {summary.venues} venues ({result.inserted} new, {result.updated} updated, "
+            f"{result.unchanged} unchanged), {summary.errors.count} bad rows skipped, "
+            f"{summary.flagged} without coordinates flagged for geocoding, cities: {shown}"
         )
-    return len(parsed.venues), len(parsed.errors)
+    return summary.venues, summary.errors.count
 
 
 def cmd_import(args: argparse.Namespace) -> int:

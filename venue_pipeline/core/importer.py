@@ -1,10 +1,11 @@
 """Parse venue CSV files (Open Pubs or a plain CSV) into VenueInputs, one bad row never sinks the file.
 
-Pure parsing, no database. Bytes are decoded per physical line so an invalid UTF-8 line is
-reported and skipped; records are split by the csv module (quoted multi-line fields work) while
-every record keeps the physical line numbers it came from (header = line 1). A record broken by
-an unbalanced quote is reported and its following lines are parsed again, so a stray quote costs
-one row, not the rest of the file.
+Pure parsing, no database. A file is read as a stream (core/import_lines.py: regular files only,
+every line capped at MAX_LINE_BYTES, line-numbered CSV records) and each row is checked the same way
+for every database before anything is written: required fields, coordinates, lengths within the
+schema's columns (FIELD_LIMITS), no control character. `open_venues` yields venues and bad rows in
+file order with bounded memory and `venue_batches` groups them for batched upserts (a later row of
+an external id wins); `parse_venues` collects a whole (small) file.
 """
 
 from __future__ import annotations
@@ -15,14 +16,23 @@ import io
 import math
 import os
 import re
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Literal, cast
+from typing import IO, Literal, Self, cast
 
+from venue_pipeline.core.import_lines import (
+    MAX_LINE_BYTES,
+    ImportFormatError,
+    Record,
+    file_byte_lines,
+    open_regular_file,
+    records,
+)
 from venue_pipeline.core.slugs import city_slug as make_city_slug
 from venue_pipeline.core.slugs import venue_slug
+
+__all__ = ["MAX_LINE_BYTES", "ImportFormatError"]
 
 ImportFormat = Literal["open_pubs", "csv"]
 
@@ -41,18 +51,17 @@ CSV_REQUIRED_COLUMNS: tuple[str, ...] = ("name", "address", "city", "country")
 # Optional CSV columns: lat, lng, external_id, postcode.
 OPEN_PUBS_COUNTRY = "United Kingdom"
 
-MAX_RECORD_LINES = 20
-"""A quoted field spanning more lines than this is taken for an unbalanced quote."""
-MAX_RAW_CHARS = 500
-"""Error rows keep this much of the raw text: enough to find it, not a copy of the file."""
+MAX_COLUMNS = 64
+"""A header with more columns is refused: no venue format comes near it."""
+FIELD_LIMITS: dict[str, int] = {"external_id": 128, "name": 255, "postcode": 32, "city_name": 255, "country": 64}
+"""Characters allowed per field: the String(n) sizes of store/schema.py's venues table (a test holds them
+equal), checked here so SQLite (which ignores sizes) and PostgreSQL (which refuses the statement) agree.
+The address is a Text column: only the line cap bounds it."""
 
 _NULL_COORDINATES = frozenset({"", "\\N"})
 _DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-_BOM = b"\xef\xbb\xbf"
-
-
-class ImportFormatError(ValueError):
-    """The file as a whole cannot be read (no header, unknown format, missing columns)."""
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_FIELD_NAMES = {"city_name": "city"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +82,8 @@ class VenueInput:
 
     @property
     def slug(self) -> str:
-        """The venue's stable slug (name-city-hash of source and external id)."""
+        """The venue's preferred slug (name-city-hash of source and external id; store/venues.py lengthens
+        the hash in the rare case another venue holds it)."""
         return venue_slug(self.name, self.city_name, self.external_id, source=self.source)
 
 
@@ -94,6 +104,24 @@ class ParseResult:
     errors: list[RowError] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class ErrorLog:
+    """Bad rows of a streamed import: every one counted, only the first `keep` listed."""
+
+    keep: int = 100
+    count: int = 0
+    listed: list[RowError] = field(default_factory=list)
+
+    def add(self, error: RowError) -> None:
+        self.count += 1
+        if len(self.listed) < self.keep:
+            self.listed.append(error)
+
+    @property
+    def unlisted(self) -> int:
+        return self.count - len(self.listed)
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -104,22 +132,108 @@ def detect_format(header: str | Sequence[str]) -> ImportFormat:
         return "open_pubs"
     if set(CSV_REQUIRED_COLUMNS) <= set(columns):
         return "csv"
+    shown = columns if len(columns) <= 12 else [*columns[:12], f"... {len(columns)} columns"]
     raise ImportFormatError(
-        f"unrecognised header {list(columns)!r}: expected Open Pubs "
+        f"unrecognised header {[c[:40] for c in shown]!r}: expected Open Pubs "
         f"({','.join(OPEN_PUBS_COLUMNS)}) or a CSV with {','.join(CSV_REQUIRED_COLUMNS)}"
         f"[,lat,lng,external_id]"
     )
+
+
+class VenueFile:
+    """An open venue file whose header has been checked (ImportFormatError otherwise, before any row is
+    read); iterating yields VenueInput and RowError in file order, one record in memory at a time."""
+
+    def __init__(self, source: str | os.PathLike[str] | IO[bytes] | IO[str], fmt: ImportFormat | None) -> None:
+        self._owned: IO[bytes] | None = None
+        if isinstance(source, (str, os.PathLike)):
+            source = self._owned = open_regular_file(source)
+        try:
+            self._records = records(file_byte_lines(source))
+            self.format, self._index, self._width = _read_header(self._records, fmt)
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+            self._owned = None
+
+    def __iter__(self) -> Iterator[tuple[int, VenueInput] | RowError]:
+        make = _open_pubs_venue if self.format == "open_pubs" else _csv_venue
+        for record in self._records:
+            error = _structural_error(record, self._width)
+            if error is not None:
+                yield error
+                continue
+            try:
+                venue = make(cast(list[str], record.fields), self._index)
+                problem = venue_problem(venue)
+                if problem is not None:
+                    raise _RowRejected(problem)
+            except _RowRejected as exc:
+                yield RowError(record.line, str(exc), record.raw)
+                continue
+            yield record.line, venue
+
+
+def open_venues(
+    path_or_file: str | os.PathLike[str] | IO[bytes] | IO[str], fmt: ImportFormat | None = None
+) -> VenueFile:
+    """Open a venue file for streaming (fmt None detects the format from the header)."""
+    return VenueFile(path_or_file, fmt)
+
+
+def venue_batches(items: VenueFile, errors: ErrorLog, size: int = 1000) -> Iterator[list[tuple[int, VenueInput]]]:
+    """(line, venue) batches of up to `size` rows for batched upserts; bad rows go to `errors`. Within the
+    file a later row of an external id wins: the earlier row is reported as a duplicate (and, when it is in
+    an earlier batch, already written and then updated). Remembers a 64-bit hash per external id."""
+    seen: dict[int, int] = {}
+    batch: dict[tuple[str, str], tuple[int, VenueInput]] = {}
+    for row in items:
+        if isinstance(row, RowError):
+            errors.add(row)
+            continue
+        current, item = row
+        key = (item.source, item.external_id)
+        digest = int.from_bytes(hashlib.blake2b(f"{key[0]}\x1f{key[1]}".encode(), digest_size=8).digest())
+        previous = seen.get(digest)
+        if previous is not None:
+            errors.add(RowError(previous, f"duplicate external id {item.external_id!r} (line {current} wins)", ""))
+        seen[digest] = current
+        batch.pop(key, None)
+        batch[key] = (current, item)
+        if len(batch) >= size:
+            yield list(batch.values())
+            batch = {}
+    if batch:
+        yield list(batch.values())
 
 
 def parse_venues(
     path_or_file: str | os.PathLike[str] | IO[bytes] | IO[str],
     fmt: ImportFormat | None = None,
 ) -> ParseResult:
-    """Parse a venue file; fmt None detects the format from the header."""
-    if isinstance(path_or_file, (str, os.PathLike)):
-        with Path(path_or_file).open("rb") as fh:
-            return _parse(fh, fmt)
-    return _parse(_as_byte_lines(path_or_file), fmt)
+    """Parse a whole venue file into memory (small files; imports stream with open_venues)."""
+    result = ParseResult()
+    kept: list[tuple[int, VenueInput]] = []
+    with open_venues(path_or_file, fmt) as venues:
+        for row in venues:
+            if isinstance(row, RowError):
+                result.errors.append(row)
+            else:
+                kept.append(row)
+    result.venues, duplicates = _keep_last(kept)
+    result.errors.extend(duplicates)
+    result.errors.sort(key=lambda e: e.line)
+    return result
 
 
 def derive_external_id(name: str, address: str | None, city: str) -> str:
@@ -128,123 +242,19 @@ def derive_external_id(name: str, address: str | None, city: str) -> str:
     return "h-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
-# --------------------------------------------------------------------------- physical lines
-
-
-@dataclass(frozen=True, slots=True)
-class _Line:
-    number: int
-    text: str
-    bad_byte: int | None  # offset in the line of the first invalid UTF-8 byte
-
-
-class _RecordTooLong(Exception):
-    """Raised from inside the csv reader's line source to stop a runaway quoted field."""
-
-
-class _LineSource:
-    """Feeds decoded physical lines to csv.reader and remembers which lines each record used."""
-
-    def __init__(self, byte_lines: Iterable[bytes]) -> None:
-        self._byte_lines = iter(byte_lines)
-        self._pushback: deque[_Line] = deque()
-        self._count = 0
-        self.taken: list[_Line] = []
-
-    def __iter__(self) -> _LineSource:
-        return self
-
-    def __next__(self) -> str:
-        if self._pushback:
-            line = self._pushback.popleft()
-        else:
-            raw = next(self._byte_lines)  # StopIteration ends the csv reader
-            self._count += 1
-            if self._count == 1 and raw.startswith(_BOM):
-                raw = raw[len(_BOM) :]
-            line = _decode(raw, self._count)
-        self.taken.append(line)
-        if len(self.taken) > MAX_RECORD_LINES:
-            raise _RecordTooLong
-        return line.text
-
-    def push_back(self, lines: Sequence[_Line]) -> None:
-        """Make these lines the next ones read, to parse them again."""
-        self._pushback.extendleft(reversed(lines))
-
-
-def _decode(raw: bytes, number: int) -> _Line:
-    try:
-        return _Line(number, raw.decode("utf-8"), None)
-    except UnicodeDecodeError as exc:
-        # Replacement keeps the record structure (invalid bytes are never quotes, commas or
-        # newlines) so the record can be found and skipped as a whole.
-        return _Line(number, raw.decode("utf-8", errors="replace"), exc.start)
-
-
-@dataclass(frozen=True, slots=True)
-class _Record:
-    lines: list[_Line]
-    fields: list[str] | None
-    broken: str | None = None  # why the record structure is broken (fields is None then)
-
-    @property
-    def line(self) -> int:
-        return self.lines[0].number
-
-    @property
-    def raw(self) -> str:
-        text = "".join(line.text for line in self.lines).rstrip("\r\n")
-        return text if len(text) <= MAX_RAW_CHARS else text[:MAX_RAW_CHARS] + "…"
-
-    @property
-    def span(self) -> str:
-        return f"lines {self.lines[0].number}-{self.lines[-1].number}"
-
-
-def _records(byte_lines: Iterable[bytes]) -> Iterator[_Record]:
-    """Yield the header, then every record; a record whose quoting is broken is re-split."""
-    source = _LineSource(byte_lines)
-    expected: int | None = None
-    while True:
-        reader = csv.reader(source)
-        while True:
-            source.taken = []
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, _RecordTooLong) as exc:
-                lines = list(source.taken)
-                reason = (
-                    f"unbalanced quote: a quoted field runs past {MAX_RECORD_LINES} lines"
-                    if isinstance(exc, _RecordTooLong)
-                    else f"malformed CSV: {exc}"
-                )
-                yield _Record(lines, None, reason)
-                source.push_back(lines[1:])
-                break  # a fresh reader: the old one is mid-record
-            lines = list(source.taken)
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # blank line
-            if expected is None:
-                expected = len(fields)
-            elif len(lines) > 1 and len(fields) != expected:
-                span = f"lines {lines[0].number}-{lines[-1].number}"
-                reason = (
-                    f"unbalanced quote: record spanning {span} has {len(fields)} "
-                    f"columns, expected {expected}"
-                )
-                yield _Record(lines, None, reason)
-                source.push_back(lines[1:])
-                break
-            yield _Record(lines, fields)
-
-
-def _as_byte_lines(fh: IO[bytes] | IO[str]) -> Iterator[bytes]:
-    """Accept binary files (preferred) and text files (already decoded by the caller)."""
-    for chunk in fh:
-        yield chunk if isinstance(chunk, bytes) else chunk.encode("utf-8", errors="surrogateescape")
+def venue_problem(venue: VenueInput) -> str | None:
+    """Why a venue cannot be stored on every database (too long for its column, a control character), or
+    None. The importer rejects such rows; store/venues.py refuses them from any other caller."""
+    for attr, limit in FIELD_LIMITS.items():
+        value = getattr(venue, attr)
+        if value is not None and len(value) > limit:
+            return f"{_FIELD_NAMES.get(attr, attr)} is {len(value)} characters long, at most {limit}"
+    for attr in ("external_id", "name", "address", "postcode", "city_name", "country"):
+        value = getattr(venue, attr)
+        match = _CONTROL.search(value) if value else None
+        if match:
+            return f"control character U+{ord(match.group()):04X} in {_FIELD_NAMES.get(attr, attr)}"
+    return None
 
 
 # --------------------------------------------------------------------------- rows to venues
@@ -254,41 +264,26 @@ class _RowRejected(Exception):
     """A row-level problem; the message is the RowError reason."""
 
 
-def _parse(byte_lines: Iterable[bytes], fmt: ImportFormat | None) -> ParseResult:
-    records = _records(byte_lines)
-    header = next(records, None)
+def _read_header(rows: Iterator[Record], fmt: ImportFormat | None) -> tuple[ImportFormat, dict[str, int], int]:
+    """The format, column index and width of a file, from its first record; ImportFormatError otherwise."""
+    header = next(rows, None)
     if header is None:
         raise ImportFormatError("the file is empty: no header line")
+    first = header.lines[0]
+    if first.too_long:
+        raise ImportFormatError(f"header line too long: more than {MAX_LINE_BYTES} bytes")
     if header.fields is None or any(line.bad_byte is not None for line in header.lines):
         raise ImportFormatError(f"unreadable header on line {header.line}: {header.raw!r}")
+    if len(header.fields) > MAX_COLUMNS:
+        raise ImportFormatError(f"header has {len(header.fields)} columns, at most {MAX_COLUMNS}")
     columns = _header_columns(header.fields)
     if fmt is None:
         fmt = detect_format(columns)
     _check_columns(columns, fmt)
-    index = {name: i for i, name in enumerate(columns)}
-
-    result = ParseResult()
-    kept: list[tuple[_Record, VenueInput]] = []
-    for record in records:
-        error = _structural_error(record, len(columns))
-        if error is not None:
-            result.errors.append(error)
-            continue
-        row = cast(list[str], record.fields)
-        try:
-            venue = _open_pubs_venue(row, index) if fmt == "open_pubs" else _csv_venue(row, index)
-        except _RowRejected as exc:
-            result.errors.append(RowError(record.line, str(exc), record.raw))
-            continue
-        kept.append((record, venue))
-
-    result.venues, duplicates = _keep_last(kept)
-    result.errors.extend(duplicates)
-    result.errors.sort(key=lambda e: e.line)
-    return result
+    return fmt, {name: i for i, name in enumerate(columns)}, len(columns)
 
 
-def _structural_error(record: _Record, n_columns: int) -> RowError | None:
+def _structural_error(record: Record, n_columns: int) -> RowError | None:
     """Encoding, quoting and column-count problems, which make a row unreadable."""
     for line in record.lines:
         if line.bad_byte is not None:
@@ -364,20 +359,21 @@ def _coordinates(lat_text: str, lng_text: str) -> tuple[float | None, float | No
     lat = _number(lat_text, "latitude")
     lng = _number(lng_text, "longitude")
     if not -90.0 <= lat <= 90.0:
-        raise _RowRejected(f"latitude {lat_text} out of range [-90, 90]")
+        raise _RowRejected(f"latitude {lat_text[:40]} out of range [-90, 90]")
     if not -180.0 <= lng <= 180.0:
-        raise _RowRejected(f"longitude {lng_text} out of range [-180, 180]")
+        raise _RowRejected(f"longitude {lng_text[:40]} out of range [-180, 180]")
     if lat == 0.0 and lng == 0.0:
         raise _RowRejected("coordinates (0, 0) are a placeholder, not a venue's location")
     return lat, lng
 
 
 def _number(text: str, what: str) -> float:
+    shown = text if len(text) <= 40 else text[:40] + "…"
     if not _DECIMAL.match(text):
-        raise _RowRejected(f"non-numeric {what} {text!r}")
+        raise _RowRejected(f"non-numeric {what} {shown!r}")
     value = float(text)
     if not math.isfinite(value):
-        raise _RowRejected(f"non-numeric {what} {text!r}")
+        raise _RowRejected(f"non-numeric {what} {shown!r}")
     return value
 
 
@@ -387,20 +383,19 @@ def _required(value: str, what: str) -> str:
     return value
 
 
-def _keep_last(kept: list[tuple[_Record, VenueInput]]) -> tuple[list[VenueInput], list[RowError]]:
+def _keep_last(kept: list[tuple[int, VenueInput]]) -> tuple[list[VenueInput], list[RowError]]:
     """Within one file the last row of an external id wins; earlier ones become errors."""
     winner: dict[str, int] = {}
-    for record, venue in kept:
-        winner[venue.external_id] = record.line
+    for line, venue in kept:
+        winner[venue.external_id] = line
     venues: list[VenueInput] = []
     errors: list[RowError] = []
-    for record, venue in kept:
+    for line, venue in kept:
         won = winner[venue.external_id]
-        if record.line == won:
+        if line == won:
             venues.append(venue)
         else:
-            reason = f"duplicate external id {venue.external_id!r} (line {won} wins)"
-            errors.append(RowError(record.line, reason, record.raw))
+            errors.append(RowError(line, f"duplicate external id {venue.external_id!r} (line {won} wins)", ""))
     return venues, errors
 
 
@@ -424,7 +419,7 @@ def _check_columns(columns: list[str], fmt: ImportFormat) -> None:
         raise ImportFormatError(f"{fmt} header lacks column(s) {', '.join(missing)}")
     if fmt == "csv" and ("lat" in columns) != ("lng" in columns):
         raise ImportFormatError("csv header must have both lat and lng, or neither")
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    repeated = sorted(c for c, n in Counter(columns).items() if n > 1)
     if repeated:
         raise ImportFormatError(f"header repeats column(s) {', '.join(repeated)}")
 

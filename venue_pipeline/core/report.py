@@ -96,10 +96,34 @@ def to_json(report: Mapping[str, Any]) -> str:
     return json.dumps({"summary": summary_numbers(report), **report}, indent=2, default=str)
 
 
-def to_csv(report: Mapping[str, Any]) -> str:
-    """Long-format CSV (section, key, metric, value): the summary numbers, then every table cell."""
-    buf = io.StringIO()
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: a string starting with a formula prefix gets a leading single quote
+    (OWASP's advice); numbers, None and other strings are kept as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _safe_writer(buf: io.StringIO) -> Any:
+    """A csv.writer whose rows go through safe_cell: every CSV the project writes uses it."""
     writer = csv.writer(buf)
+
+    class _Writer:
+        def writerow(self, row: Sequence[Any]) -> None:
+            writer.writerow([safe_cell(v) for v in row])
+
+    return _Writer()
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    """Long-format CSV (section, key, metric, value): the summary numbers, then every table cell (formula
+    prefixes neutralised by safe_cell)."""
+    buf = io.StringIO()
+    writer = _safe_writer(buf)
     writer.writerow(["section", "key", "metric", "value"])
     for name, value in summary_numbers(report).items():
         writer.writerow(["summary", "", name, value])
@@ -114,11 +138,12 @@ def to_csv(report: Mapping[str, Any]) -> str:
 
 
 def failed_images_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The failed-images export, one row per image (formula prefixes neutralised by safe_cell)."""
     buf = io.StringIO()
     columns = ["image_id", "venue_id", "venue", "city", "provider", "status", "error_type", "error_class",
                "status_code", "attempts", "next_retry_at", "message"]
-    writer = csv.DictWriter(buf, fieldnames=columns)
-    writer.writeheader()
+    writer = _safe_writer(buf)
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow({c: row.get(c, "") for c in columns})
+        writer.writerow([row.get(c, "") for c in columns])
     return buf.getvalue()

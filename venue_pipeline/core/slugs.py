@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 
 MAX_SLUG_LENGTH = 80
 """Long names are cut at a hyphen so CDN paths stay readable."""
@@ -63,8 +65,21 @@ def city_slug(city_name: str) -> str:
 
 def venue_slug(name: str, city: str, external_id: str, *, source: str = "open_pubs") -> str:
     """name-city plus a hash of (source, external id): two "Red Lion"s in one city get two slugs."""
+    return next(venue_slug_candidates(name, city, external_id, source=source))
+
+
+def venue_slug_candidates(name: str, city: str, external_id: str, *, source: str = "open_pubs") -> Iterator[str]:
+    """The venue's slugs in order of preference, each a function of the venue alone: name-city-hash with
+    6 hex digits of sha1(source:external_id), then 12, then all 40, then the 40 with -2, -3, ... appended.
+    When two venues' 6-digit hashes collide, the second one takes its next free candidate
+    (store/venues.py decides which is second, the same way whatever the order of the rows)."""
     base = "-".join(part for part in (slugify(name, 60), slugify(city, 40)) if part) or "venue"
-    return f"{base}-{_short_hash(f'{source}:{external_id}')}"
+    digest = hashlib.sha1(f"{source}:{external_id}".encode()).hexdigest()
+    yield f"{base}-{digest[:6]}"
+    yield f"{base}-{digest[:12]}"
+    yield f"{base}-{digest}"
+    for n in itertools.count(2):
+        yield f"{base}-{digest}-{n}"
 
 
 def _short_hash(text: str, length: int = 6) -> str:

@@ -1,7 +1,9 @@
-"""Venue queries: import upserts keyed by (source, external id), and reads for a city or a list of ids."""
+"""Venue queries: streamed file imports, upserts keyed by (source, external id), and reads for a city or a list of
+ids."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -9,11 +11,12 @@ from datetime import datetime, timezone
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from venue_pipeline.core.importer import VenueInput
-from venue_pipeline.core.slugs import venue_slug
+from venue_pipeline.core.importer import ErrorLog, ImportFormat, VenueInput, open_venues, venue_batches, venue_problem
+from venue_pipeline.core.slugs import venue_slug_candidates
 from venue_pipeline.core.staleness import FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.venue import Venue
+from venue_pipeline.store.db import session_scope
 from venue_pipeline.store.schema import VenueImageRow, VenueRow
 
 _UPDATABLE = ("name", "address", "postcode", "city_slug", "city_name", "country")
@@ -27,6 +30,19 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     cities: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ImportSummary:
+    """A streamed file import: the rows written and every bad row counted (the first ones listed)."""
+
+    result: UpsertResult = field(default_factory=UpsertResult)
+    errors: ErrorLog = field(default_factory=ErrorLog)
+    flagged: int = 0  # venues without coordinates, flagged for geocoding
+
+    @property
+    def venues(self) -> int:
+        return self.result.inserted + self.result.updated + self.result.unchanged
 
 
 def to_venue(row: VenueRow) -> Venue:
@@ -44,11 +60,45 @@ def to_venue(row: VenueRow) -> Venue:
     )
 
 
+def import_venue_file(
+    db_url: str,
+    path: str | os.PathLike[str],
+    fmt: ImportFormat | None = None,
+    *,
+    batch_size: int = 1000,
+    keep_errors: int = 100,
+) -> ImportSummary:
+    """Streams a venue file into the database in batches of `batch_size` rows, one transaction each, with
+    bounded memory. A refused file (ImportFormatError: not a regular file, bad or too wide a header) raises
+    before anything is written; bad rows are skipped and counted, the first `keep_errors` listed."""
+    now = datetime.now(timezone.utc)
+    summary = ImportSummary(errors=ErrorLog(keep_errors))
+    with open_venues(path, fmt) as venues:
+        for batch in venue_batches(venues, summary.errors, batch_size):
+            items = [venue for _line, venue in batch]
+            with session_scope(db_url) as session:
+                result = upsert_venues(session, items, now=now)
+            summary.result.inserted += result.inserted
+            summary.result.updated += result.updated
+            summary.result.unchanged += result.unchanged
+            summary.result.cities.update(result.cities)
+            summary.flagged += sum(1 for item in items if item.needs_geocoding)
+    return summary
+
+
 def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime | None = None) -> UpsertResult:
-    """Inserts new venues and updates changed ones; coordinates an import lacks never erase known ones."""
+    """Inserts new venues and updates changed ones; coordinates an import lacks never erase known ones.
+    Every venue is checked first (core.importer.venue_problem: column sizes, control characters), so a bad one
+    raises ValueError before anything is written, on every database. Slugs never change once stored; a new
+    venue whose slug another venue holds takes its next candidate (_assign_slugs). Pass the same `now` to
+    every batch of one import."""
     now = now or datetime.now(timezone.utc)
     result = UpsertResult()
     batch = list(inputs)
+    for item in batch:
+        problem = venue_problem(item)
+        if problem is not None:
+            raise ValueError(f"venue {item.source}:{item.external_id[:128]!r}: {problem}")
     keys = {(v.source, v.external_id) for v in batch}
     existing: dict[tuple[str, str], VenueRow] = {}
     sources = {s for s, _ in keys}
@@ -60,6 +110,8 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
                 select(VenueRow).where(VenueRow.source == source, VenueRow.external_id.in_(chunk))
             )
             existing.update({(r.source, r.external_id): r for r in rows})
+    new = {(v.source, v.external_id): v for v in batch if (v.source, v.external_id) not in existing}
+    slugs = _assign_slugs(session, list(new.values()), now)
     for item in batch:
         result.cities[item.city_slug] = item.city_name
         row = existing.get((item.source, item.external_id))
@@ -68,7 +120,7 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
                 source=item.source,
                 external_id=item.external_id,
                 name=item.name,
-                slug=venue_slug(item.name, item.city_name, item.external_id, source=item.source),
+                slug=slugs[(item.source, item.external_id)],
                 address=item.address,
                 postcode=item.postcode,
                 city_slug=item.city_slug,
@@ -100,6 +152,51 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
             result.unchanged += 1
     session.flush()
     return result
+
+
+def _assign_slugs(session: Session, new: list[VenueInput], now: datetime) -> dict[tuple[str, str], str]:
+    """A free slug for each new venue, never a unique-constraint crash. Each venue prefers its first candidate
+    (core.slugs.venue_slug_candidates); on a collision the venue with the lower (source, external id) keeps it,
+    so the result does not depend on the order of the rows: a holder stored earlier by the same import (same
+    `now`) gives its slug up for its next candidate, while one stored by an earlier import keeps it (slugs are
+    folder names on the CDN and never move)."""
+    out: dict[tuple[str, str], str] = {}
+    if not new:
+        return out
+    preferred = {(v.source, v.external_id): v.slug for v in new}
+    held: dict[str, VenueRow] = {}
+    values = sorted(set(preferred.values()))
+    for start in range(0, len(values), 500):
+        held.update({r.slug: r for r in session.scalars(select(VenueRow).where(VenueRow.slug.in_(values[start : start + 500])))})
+    taken: dict[str, tuple[str, str]] = {}  # slugs given out in this batch
+    for item in sorted(new, key=lambda v: (v.source, v.external_id)):
+        key = (item.source, item.external_id)
+        slug = preferred[key]
+        holder = held.get(slug)
+        if slug in taken:
+            slug = _free_slug(session, item, taken)
+        elif holder is not None:
+            if holder.created_at == now and (holder.source, holder.external_id) > key:
+                holder_input = VenueInput(holder.source, holder.external_id, holder.name, None, None,  # type: ignore[arg-type]
+                                          holder.city_name, holder.city_slug, None, None, None, False)
+                holder.slug = _free_slug(session, holder_input, taken)
+                session.flush()  # the holder's new slug is written before the slug is reused
+            else:
+                slug = _free_slug(session, item, taken)
+        taken[slug] = key
+        out[key] = slug
+    return out
+
+
+def _free_slug(session: Session, item: VenueInput, taken: dict[str, tuple[str, str]]) -> str:
+    """The venue's first candidate slug after the preferred one that neither this batch nor the database holds."""
+    candidates = venue_slug_candidates(item.name, item.city_name, item.external_id, source=item.source)
+    next(candidates)
+    for slug in candidates:
+        if slug not in taken and session.scalar(select(VenueRow.id).where(VenueRow.slug == slug)) is None:
+            taken[slug] = (item.source, item.external_id)
+            return slug
+    raise AssertionError("unreachable: the candidates never end")
 
 
 def list_venues(

@@ -274,3 +274,83 @@ def test_demo_file_is_a_byte_identical_reproducible_cut(tmp_path: Path) -> None:
 def test_row_error_shape() -> None:
     error = RowError(line=3, reason="missing name", raw="2,,x")
     assert (error.line, error.reason, error.raw) == (3, "missing name", "2,,x")
+
+
+# --------------------------------------------------------------------------- hostile input (issue 13)
+
+
+def test_field_limits_match_the_venue_columns() -> None:
+    from venue_pipeline.core.importer import FIELD_LIMITS
+    from venue_pipeline.store.schema import VenueRow
+
+    columns = {"city_name": "city_name"}
+    for attr, limit in FIELD_LIMITS.items():
+        assert VenueRow.__table__.c[columns.get(attr, attr)].type.length == limit, attr
+
+
+def test_control_characters_and_overlong_fields_are_row_errors(tmp_path: Path) -> None:
+    data = (
+        OPEN_PUBS_HEADER
+        + "1,Nul\x00Pub,x,NR1 1AA,1,1,52.6,1.29,Norwich\n"
+        + f"2,{'n' * 256},x,NR1 1AA,1,1,52.6,1.29,Norwich\n"
+        + "3,Fine,x\x07y,NR1 1AA,1,1,52.6,1.29,Norwich\n"
+        + "4,Tabs\tare\tspaces,x,NR1 1AA,1,1,52.6,1.29,Norwich\n"
+    )
+    result = parse_venues(write(tmp_path, data), "open_pubs")
+    assert errors_by_line(result) == {
+        2: "control character U+0000 in name",
+        3: "name is 256 characters long, at most 255",
+        4: "control character U+0007 in address",
+    }
+    assert [v.name for v in result.venues] == ["Tabs are spaces"]
+
+
+def test_an_overlong_line_is_one_bad_row_even_inside_a_quoted_field(tmp_path: Path) -> None:
+    long = "9," + "x" * 70_000 + ",x,NR1 1AA,1,1,52.6,1.29,Norwich\n"
+    data = (
+        OPEN_PUBS_HEADER
+        + '1,Open,"starts a quote\n'  # 2
+        + long  # 3
+        + "5,After,x,NR1 1AA,1,1,52.6,1.29,Norwich\n"  # 4
+    )
+    result = parse_venues(write(tmp_path, data), "open_pubs")
+    assert [v.name for v in result.venues] == ["After"]
+    found = errors_by_line(result)
+    assert found[3] == f"line too long: {len(long)} bytes, at most 65536"
+    assert 2 in found
+
+
+def test_header_caps(tmp_path: Path) -> None:
+    with pytest.raises(ImportFormatError, match="header line too long"):
+        parse_venues(write(tmp_path, "a," * 40_000 + "\n"))
+    with pytest.raises(ImportFormatError, match="header has 65 columns, at most 64"):
+        parse_venues(write(tmp_path, ",".join(f"c{i}" for i in range(65)) + "\n"))
+
+
+def test_capped_lines_reads_a_huge_line_in_bounded_chunks() -> None:
+    from venue_pipeline.core.import_lines import capped_lines
+
+    data = b"short\n" + b"y" * 1_000_000 + b"\nlast"
+    assert [(line[:6], n) for line, n in capped_lines(io.BytesIO(data), limit=100)] == [
+        (b"short\n", 6),
+        (b"yyyyyy", 1_000_001),
+        (b"last", 4),
+    ]
+    assert [n for _, n in capped_lines(io.BytesIO(b"x" * 100), limit=100)] == [100]
+
+
+def test_venue_batches_let_the_last_row_win_across_batches(tmp_path: Path) -> None:
+    from venue_pipeline.core.importer import ErrorLog, open_venues, venue_batches
+
+    data = OPEN_PUBS_HEADER + "".join(
+        f"{i % 3},Pub {n},x,NR1 1AA,1,1,52.6,1.29,Norwich\n" for n, i in enumerate(range(7))
+    )
+    errors = ErrorLog(keep=2)
+    with open_venues(write(tmp_path, data)) as venues:
+        batches = [[(line, v.external_id) for line, v in b] for b in venue_batches(venues, errors, size=2)]
+    assert batches == [[(2, "0"), (3, "1")], [(4, "2"), (5, "0")], [(6, "1"), (7, "2")], [(8, "0")]]
+    assert errors.count == 4 and errors.unlisted == 2
+    assert [(e.line, e.reason) for e in errors.listed] == [
+        (2, "duplicate external id '0' (line 5 wins)"),
+        (3, "duplicate external id '1' (line 6 wins)"),
+    ]
