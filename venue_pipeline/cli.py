@@ -1,4 +1,9 @@
-"""`venue-pipeline`: what lives outside Dagster (schema, imports, the demo, the sandbox server, evaluations, exports)."""
+"""`venue-pipeline`: what lives outside Dagster (schema, imports, the demo, the sandbox server, evaluations, exports).
+
+Errors: every failure the CLI knows about is reported as one line `error: <what>: <why>` on stderr (database URLs
+with the password masked) and the process exits 2 for bad input (arguments, settings from the environment,
+unknown names; checked before any work, so nothing is written) or 1 when the environment fails (database
+unreachable or missing, a file that cannot be written, a failed run)."""
 
 from __future__ import annotations
 
@@ -10,7 +15,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from venue_pipeline.config import default_db_url, pipeline_home
+from venue_pipeline.cli_errors import (  # the error boundary's pieces (CliError and the exit codes re-exported)
+    OPERATIONAL, USAGE, CliError, Parser, check_db_reachable, check_db_url, check_output_file, circuit_targets,
+    database_error, file_error, port_number, positive_int, resolve_faults,
+)
+from venue_pipeline.config import ConfigError, default_db_url, pipeline_home, sandbox_seed
 
 log = logging.getLogger("venue_pipeline.cli")
 
@@ -110,24 +119,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
-    from venue_pipeline.sandbox.server import serve_forever
+    from venue_pipeline.sandbox.server import serve
     from venue_pipeline.services import Settings, build_world_sandbox
 
     if args.world and not Path(args.world).is_file():
         print(f"error: world file {args.world} does not exist", file=sys.stderr)
         return 2
-    settings = Settings(
-        db_url=args.db_url, sandbox_seed=args.seed, sandbox_faults=args.faults, sandbox_world=args.world or None
-    )
+    seed, faults = args.seed, args.faults  # resolved and checked by validate()
+    settings = Settings(db_url=args.db_url, sandbox_seed=seed, sandbox_faults=faults, sandbox_world=args.world or None)
     try:
         sandbox = build_world_sandbox(settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     served = f"world file {args.world}" if args.world else "a world generated from the venue database"
-    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {args.seed}, faults {args.faults}, {served})")
-    print(f"point the pipeline at it with VENUE_SANDBOX_URL=http://127.0.0.1:{args.port}")
-    serve_forever(sandbox, host="127.0.0.1", port=args.port)
+    try:
+        running = serve(sandbox, host="127.0.0.1", port=args.port)
+    except OSError as exc:  # the port is taken, or not ours to bind
+        raise CliError(f"sandbox serve --port {args.port}: 127.0.0.1:{args.port}: {exc.strerror or exc}", OPERATIONAL)
+    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {seed}, faults {faults}, {served})", flush=True)
+    print(f"point the pipeline at it with VENUE_SANDBOX_URL=http://127.0.0.1:{args.port}", flush=True)
+    try:
+        running.thread.join()
+    except KeyboardInterrupt:  # Ctrl-C is how the server is stopped
+        pass
+    finally:
+        running.stop()
     return 0
 
 
@@ -253,7 +270,7 @@ def cmd_circuit(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="venue-pipeline", description=__doc__)
+    parser = Parser(prog="venue-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db-url", default=None, help="venue database URL (default: VENUE_DB_URL or SQLite)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -268,17 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_import)
 
     demo = sub.add_parser("demo", help="import the demo venues and enrich every demo city")
-    demo.add_argument("--limit-per-city", type=int, default=None, help="only the first N venues of each city")
-    demo.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
+    demo.add_argument(
+        "--limit-per-city", type=positive_int, default=None, help="only the first N (at least 1) venues of each city"
+    )
+    demo.add_argument("--faults", default=None, help="none, default, heavy or outage (default: VENUE_SANDBOX_FAULTS)")
     demo.add_argument("--city", action="append", default=None, help="only this city slug (repeatable)")
     demo.set_defaults(func=cmd_demo)
 
     sandbox = sub.add_parser("sandbox", help="the provider simulator")
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
     serve = sandbox_sub.add_parser("serve", help="serve the simulator on a loopback port")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--seed", type=int, default=int(os.environ.get("VENUE_SANDBOX_SEED", "7")))
-    serve.add_argument("--faults", default=os.environ.get("VENUE_SANDBOX_FAULTS", "default"))
+    serve.add_argument("--port", type=port_number, default=8765, help="1-65535")
+    serve.add_argument("--seed", type=int, default=None, help="default: VENUE_SANDBOX_SEED, else 7")
+    serve.add_argument("--faults", default=None, help="none, default, heavy or outage (default: VENUE_SANDBOX_FAULTS)")
     serve.add_argument(
         "--world",
         default=os.environ.get("VENUE_SANDBOX_WORLD") or None,
@@ -340,22 +359,79 @@ def cmd_runs_reap(args: argparse.Namespace) -> int:
     return 0
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Checks of the arguments that need no database, before any work (a failure has written nothing)."""
+    if args.command == "report":
+        check_output_file(args.out, "--out")
+        check_output_file(args.failed_images, "--failed-images")
+    elif args.command == "export-images":
+        check_output_file(args.out, "--out")
+    elif args.command == "match-eval":
+        check_output_file(args.json, "--json")
+    elif args.command == "circuit" and args.circuit_command == "reset" and args.target not in circuit_targets():
+        raise CliError(
+            f"circuit reset {args.target}: unknown circuit; choose one of {', '.join(circuit_targets())}", USAGE
+        )
+    elif args.command == "sandbox":
+        if args.seed is None:
+            args.seed = sandbox_seed()  # read once, only by the commands that use it
+        args.faults = resolve_faults(args)
+    elif args.command == "demo":
+        args.faults = resolve_faults(args)
+        sandbox_seed()  # the demo's runs read it: a bad value stops here, not in every run
+    if args.command in ("report", "demo"):
+        from venue_pipeline.providers.config import settings_from_env
+
+        settings_from_env()  # limits and base URLs from the environment (ProviderConfigError names the variable)
+
+
+DB_COMMANDS = REAPING_COMMANDS | {"demo", "sandbox"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.db_url = args.db_url or default_db_url()
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    """Runs one command; every known failure ends as one `error:` line on stderr and exit code 2 or 1."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from venue_pipeline.providers.config import ProviderConfigError
+
     started = time.monotonic()
-    if args.command in REAPING_COMMANDS:
-        reap_dead_runs(args.db_url)
+    args = argparse.Namespace(command=None, db_url=None)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.db_url:
+            source = "--db-url"
+        else:
+            source = "VENUE_DB_URL" if os.environ.get("VENUE_DB_URL") else "venue database"
+            args.db_url = default_db_url()
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
+        validate(args)
+        if args.command in DB_COMMANDS and not getattr(args, "world", None):
+            check_db_url(args.db_url, source)
+            check_db_reachable(args.db_url)
+        if args.command in REAPING_COMMANDS:
+            reap_dead_runs(args.db_url)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"interrupted after {time.monotonic() - started:.1f}s", file=sys.stderr)
         return 130
+    except CliError as exc:
+        message, code = exc.message, exc.code
+    except (ConfigError, ProviderConfigError) as exc:
+        message, code = str(exc), USAGE
+    except ArgumentError as exc:  # an URL or option SQLAlchemy refuses (NoSuchModuleError: unknown database)
+        message, code = database_error(args, exc), USAGE
+    except DBAPIError as exc:  # OperationalError and friends: unreachable server, missing database, unwritable file
+        message, code = database_error(args, exc), OPERATIONAL
+    except OSError as exc:
+        message, code = file_error(args, exc), OPERATIONAL
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # `python -m venue_pipeline.cli`: the package's module, so its error types are the ones raised
+    from venue_pipeline.cli import main as package_main
+
+    raise SystemExit(package_main())

@@ -57,6 +57,58 @@ def limited_demo_csv(limit: int, dest: Path) -> Path:
     return dest
 
 
+def demo_cities() -> list[str]:
+    """The city slugs of the shipped demo venues."""
+    from venue_pipeline.core.importer import parse_venues
+
+    return sorted({v.city_slug for v in parse_venues(demo_csv(), "open_pubs").venues})
+
+
+def database_cities(db_url: str) -> list[str]:
+    """The city slugs already in the venue database, read only (none before its schema exists)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from venue_pipeline.store.db import get_engine, normalize_url, session_scope
+    from venue_pipeline.store.venues import cities as list_cities
+
+    parsed = make_url(normalize_url(db_url))
+    if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+        return []
+    if not inspect(get_engine(db_url)).has_table("venues"):
+        return []
+    with session_scope(db_url) as session:
+        return [slug for slug, _, _ in list_cities(session)]
+
+
+def check_demo_args(
+    db_url: str, *, limit_per_city: int | None, faults: str, cities: Sequence[str] | None
+) -> None:
+    """The demo's arguments, checked before anything is imported or run (cli.CliError, exit 2, on a bad one):
+    a limit of at least 1, a known fault mix, and cities the demo would enrich (the demo data's, and with no
+    limit also the venue database's)."""
+    from venue_pipeline.cli_errors import USAGE, CliError
+    from venue_pipeline.services import fault_preset
+
+    if limit_per_city is not None and limit_per_city < 1:
+        raise CliError(f"--limit-per-city {limit_per_city}: give a whole number of at least 1", USAGE)
+    try:
+        fault_preset(faults)
+    except ValueError as exc:
+        raise CliError(f"--faults {faults}: {exc}", USAGE) from None
+    if cities:
+        known = set(demo_cities())
+        if limit_per_city is None:
+            known |= set(database_cities(db_url))
+        unknown = [c for c in dict.fromkeys(cities) if c not in known]
+        if unknown:
+            where = "the demo data" if limit_per_city is not None else "the demo data or the venue database"
+            raise CliError(
+                f"--city {', '.join(unknown)}: not a city of {where}; known cities: {', '.join(sorted(known))}",
+                USAGE,
+            )
+
+
 def summary_rows(db_url: str, city_slugs: Sequence[str]) -> tuple[list[list[object]], dict[str, object]]:
     """The summary table (one row per city plus a total) from the venue database."""
     from venue_pipeline.services import PROVIDERS
@@ -99,6 +151,7 @@ def run_demo(
     from venue_pipeline.config import pipeline_home
     from venue_pipeline.services import PROVIDERS
 
+    check_demo_args(db_url, limit_per_city=limit_per_city, faults=faults, cities=cities)
     started = time.monotonic()
     home = ensure_dagster_home()
     os.environ["VENUE_DB_URL"] = db_url
