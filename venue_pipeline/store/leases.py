@@ -33,8 +33,23 @@ log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 120.0
 """A lease nobody renews is free after this long (the bound on how long a dead holder blocks its city)."""
-LEASE_WAIT_S = float(os.environ.get("VENUE_LEASE_WAIT_S", "600"))
-"""How long a second run of the same city waits for the lease before it skips that city."""
+LEASE_WAIT_S: float | None = None
+"""How long a second run of the same city waits for the lease before it skips that city (None: the
+VENUE_LEASE_WAIT_S variable, read when a lease is taken, else 600 s)."""
+
+
+def lease_wait_s() -> float:
+    """The wait in force; a bad VENUE_LEASE_WAIT_S is one clear error naming it, when a lease is taken."""
+    if LEASE_WAIT_S is not None:
+        return LEASE_WAIT_S
+    raw = os.environ.get("VENUE_LEASE_WAIT_S", "600").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"VENUE_LEASE_WAIT_S must be a number of seconds, not {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"VENUE_LEASE_WAIT_S must not be negative, not {raw!r}")
+    return value
 PROGRESS_EVERY_S = 15.0
 
 
@@ -209,7 +224,7 @@ def hold(
     """Holds lease `name` for the block: waits up to `wait_s` for another holder (a progress line every 15 s),
     renews it every ttl/4 from a heartbeat thread, releases it at the end. When the wait runs out the block
     still runs with `held.skipped` set to the reason, and the caller skips its work."""
-    wait_s = LEASE_WAIT_S if wait_s is None else wait_s
+    wait_s = lease_wait_s() if wait_s is None else wait_s
     say = progress or log.info
     holder = new_holder()
     started = time.monotonic()

@@ -78,3 +78,16 @@ def test_release_run_frees_every_lease_of_a_run(any_db_url: str) -> None:
     for city in ("exeter", "bath"):
         assert leases.try_acquire(any_db_url, leases.city_lease_name(city), holder, "run-a") is None
     assert sorted(leases.release_run(any_db_url, "run-a")) == ["city:bath", "city:exeter"]
+
+
+def test_a_bad_lease_wait_is_one_clear_error_when_a_lease_is_taken(monkeypatch) -> None:
+    """Importing the module never reads the variable: a typo cannot break every command."""
+    import pytest as _pytest
+
+    from venue_pipeline.store import leases as lease_mod
+
+    monkeypatch.setenv("VENUE_LEASE_WAIT_S", "ten minutes")
+    with _pytest.raises(ValueError, match="VENUE_LEASE_WAIT_S must be a number"):
+        lease_mod.lease_wait_s()
+    monkeypatch.setenv("VENUE_LEASE_WAIT_S", "5")
+    assert lease_mod.lease_wait_s() == 5.0
