@@ -64,6 +64,17 @@ def local_run_tags() -> dict[str, str]:
     return {RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())}
 
 
+def run_worker_tags(instance: "dg.DagsterInstance", run_id: str) -> dict[str, str]:  # type: ignore[name-defined]  # noqa: F821
+    """Tags naming the run's worker process: the process that logged RUN_START (a step may run in a child
+    process of it, under the multiprocess executor, and ends long before the run does)."""
+    import dagster as dg
+
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_START, limit=1).records
+    event = records[0].event_log_entry.dagster_event if records else None
+    pid = event.pid if event is not None and event.pid else os.getpid()
+    return {RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(pid)}
+
+
 def reap_dead_runs(instance: "dg.DagsterInstance", db_url: str | None) -> list[str]:  # type: ignore[name-defined]  # noqa: F821
     """Marks FAILED every run of this host still in progress whose process is gone (or is this very process,
     which has just started, so the pid was reused), releases its leases; returns their run ids."""

@@ -22,7 +22,7 @@ from venue_pipeline.defs.resources import (
     VenueStore,
     settings_for,
 )
-from venue_pipeline.local_runs import RUN_PID_TAG, local_run_tags
+from venue_pipeline.local_runs import RUN_PID_TAG, run_worker_tags
 from venue_pipeline.pipeline import (
     IdsSummary,
     StageSummary,
@@ -132,7 +132,7 @@ def per_city(
         progress_log.info(line)
 
     if RUN_PID_TAG not in context.run.tags:  # a launched run: say which process works it, for the reaper
-        context.instance.add_run_tags(context.run_id, local_run_tags())
+        context.instance.add_run_tags(context.run_id, run_worker_tags(context.instance, context.run_id))
     for city in context.partition_keys:
         with leases.hold(settings.db_url, leases.city_lease_name(city), context.run_id, progress=say) as lease:
             if lease.skipped:

@@ -76,3 +76,20 @@ def test_a_run_whose_worker_died_is_failed_and_its_city_asked_for_again(db_url: 
     assert [(r.partition_key, r.run_key) for r in result.run_requests] == [("exeter", f"rerun-dead:{run.run_id}")]
     again = reap_dead_runs_sensor(dg.build_sensor_context(instance=dagster_instance, resources={"venue_store": VenueStore(db_url=db_url)}))
     assert again.run_requests == [] and "no run" in again.skip_reason.skip_message
+
+
+def test_a_run_is_tagged_with_the_process_that_started_it(dagster_instance) -> None:
+    """Steps of a launched run run in child processes that end before the run: the tag names the run worker."""
+    from venue_pipeline.local_runs import RUN_PID_TAG, run_worker_tags
+
+    @dg.op
+    def step() -> int:
+        return 1
+
+    @dg.job
+    def one_step() -> None:
+        step()
+
+    result = one_step.execute_in_process(instance=dagster_instance)
+    start = dagster_instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_START).records[0]
+    assert run_worker_tags(dagster_instance, result.run_id)[RUN_PID_TAG] == str(start.event_log_entry.dagster_event.pid)
