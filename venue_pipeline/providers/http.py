@@ -30,6 +30,7 @@ RETRYABLE: frozenset[ErrorType] = frozenset(
         ErrorType.GATEWAY_TIMEOUT,
         ErrorType.BAD_GATEWAY,
         ErrorType.NETWORK_TIMEOUT,
+        ErrorType.NETWORK_ERROR,  # a reset or refused connection: transient (core/errors.py), worth another attempt
     }
 )
 DEFAULT_BACKOFF_S = 0.5  # first wait between attempts when the server gave no Retry-After

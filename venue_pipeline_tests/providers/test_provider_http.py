@@ -268,3 +268,11 @@ def test_google_error_forms_are_read_only_by_the_google_client(make_client):
     with pytest.raises(ProviderError) as info:
         run(google.search("x", 51.5, -0.1))
     assert info.value.error_type is ErrorType.AUTH_ERROR  # the key reason makes it an auth error
+
+
+def test_a_connection_reset_is_retried_like_other_transient_errors(make_client, ledger):
+    """network_error is transient (core/errors.py): a reset connection must not lose the call's answer (issue 17)."""
+    client, rec = make_client(GeoapifyClient, httpx.ReadError("[Errno 104] Connection reset by peer"), json_response(OK))
+    assert run(client.search("The Crown", 51.5, -0.1)) == []
+    assert len(rec.requests) == 2
+    assert [c.error_type for c in ledger.calls] == ["network_error", None]
