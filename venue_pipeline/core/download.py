@@ -39,6 +39,9 @@ _CROSS_HOST_STRIP = ("authorization", "cookie", "proxy-authorization")
 # Transports of the project's simulator (the loopback one rewrites every request to the sandbox server).
 _SANDBOX_MODULES = "venue_pipeline.sandbox."
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Redirect and error bodies up to this size are read before closing, so httpx pools the connection (it drops one
+# closed unread: a new TCP + TLS handshake for every Google photo otherwise).
+DRAIN_MAX_BYTES = 64 * 1024
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """host, port -> the addresses a connection would go to (the system resolver by default; tests stub it)."""
@@ -234,6 +237,22 @@ def _fail_transport(exc: httpx.TransportError, url: httpx.URL) -> DownloadError:
     )
 
 
+async def _drain_small(response: httpx.Response, max_bytes: int = DRAIN_MAX_BYTES) -> None:
+    """Reads and discards a body that declares (or turns out to be) at most max_bytes, so the connection can be
+    reused; a bigger or undeclared-and-endless body is left unread (closing then drops the connection)."""
+    declared = response.headers.get("content-length")
+    if declared is not None and (not declared.strip().isdigit() or int(declared) > max_bytes):
+        return
+    read = 0
+    try:
+        async for chunk in response.aiter_raw():
+            read += len(chunk)
+            if read > max_bytes:
+                return
+    except (httpx.TransportError, httpx.StreamError):  # the hop's answer is already known; reuse is a bonus
+        return
+
+
 async def _read_capped(response: httpx.Response, url: httpx.URL, max_bytes: int) -> bytes:
     """Reads the body, stopping the moment it grows past max_bytes (a lying or absent Content-Length is no help)."""
     declared = response.headers.get("content-length")
@@ -395,8 +414,10 @@ async def _fetch(
                     )
                 hops += 1
                 current = _redirect_request(current, response)
+                await _drain_small(response)
                 continue
             if not 200 <= status < 300:
+                await _drain_small(response)
                 raise DownloadError(
                     error_type_for_status(status),
                     f"GET {redact_url(current.url)} returned HTTP {status}",
