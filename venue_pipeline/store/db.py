@@ -111,6 +111,20 @@ def _alembic_config(engine: Engine) -> Config:
 MIGRATION_LOCK_KEY = 0x76656E7565  # "venue": the PostgreSQL advisory lock every schema upgrade takes (env.py)
 
 
+IMPORT_LOCK_KEY = 0x76656E7566  # the PostgreSQL advisory lock an import batch holds for its transaction
+
+
+def lock_for_writing(session: Session, key: int, table: str) -> None:
+    """Takes the database's write lock for `key` before the transaction reads anything, so two writers that
+    read-then-insert (two imports of one file) run one after the other instead of racing on a unique key.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a no-op UPDATE on `table`, which takes the single
+    writer lock at once (the busy timeout makes the other writer wait); reads that follow see what it committed."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        session.execute(text(f"UPDATE {table} SET id = id WHERE 1 = 0"))
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive flock on `path` (created if missing), held for the block; other processes (and other open

@@ -16,7 +16,7 @@ from venue_pipeline.core.slugs import venue_slug_candidates
 from venue_pipeline.core.staleness import FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.core.venue import Venue
-from venue_pipeline.store.db import session_scope
+from venue_pipeline.store.db import IMPORT_LOCK_KEY, lock_for_writing, session_scope
 from venue_pipeline.store.schema import VenueImageRow, VenueRow
 
 _UPDATABLE = ("name", "address", "postcode", "city_slug", "city_name", "country")
@@ -91,7 +91,7 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
     Every venue is checked first (core.importer.venue_problem: column sizes, control characters), so a bad one
     raises ValueError before anything is written, on every database. Slugs never change once stored; a new
     venue whose slug another venue holds takes its next candidate (_assign_slugs). Pass the same `now` to
-    every batch of one import."""
+    every batch of one import. Holds the import write lock (store.db.lock_for_writing) until the commit."""
     now = now or datetime.now(timezone.utc)
     result = UpsertResult()
     batch = list(inputs)
@@ -99,6 +99,7 @@ def upsert_venues(session: Session, inputs: Iterable[VenueInput], now: datetime 
         problem = venue_problem(item)
         if problem is not None:
             raise ValueError(f"venue {item.source}:{item.external_id[:128]!r}: {problem}")
+    lock_for_writing(session, IMPORT_LOCK_KEY, "venues")  # concurrent imports of one file: one after the other
     keys = {(v.source, v.external_id) for v in batch}
     existing: dict[tuple[str, str], VenueRow] = {}
     sources = {s for s, _ in keys}

@@ -102,12 +102,6 @@ def test_a_daily_quota_holds_across_a_kill_and_a_rerun(tmp_path):  # type: ignor
     assert after.duplicate_rows == 0
 
 
-@pytest.mark.xfail(
-    os.environ.get("VENUE_DB_URL", "").startswith("postgres"),
-    reason="known bug, issue 12 left open: two imports of the same file at once race on PostgreSQL "
-    "(duplicate key uq_venues_source_external_id in the second upsert); SQLite serialises them",
-    strict=False,
-)
 def test_two_runs_of_one_city_at_once_end_as_one_run_with_its_calls(uninterrupted, tmp_path):  # type: ignore[no-untyped-def]
     """Both started on a fresh state (so their first set-ups race too): one works, the other waits for the
     city's lease and then finds nothing left to do; both succeed and the Dagster storage stays usable."""

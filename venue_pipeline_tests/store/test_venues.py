@@ -114,3 +114,40 @@ def test_images_checked_clock_and_uploaded_flag(any_db_url: str) -> None:
         out = venues.images_checked(s, [a, b])
     assert out[a] == (NOW, True)
     assert out[b] == (None, False)
+
+
+def test_two_imports_of_one_file_at_once_insert_each_venue_once(any_db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Both read "no such venue" and then inserted it: on PostgreSQL the second died on the unique key (found by
+    CI running two demo imports at once). The import write lock makes the second wait and then update nothing."""
+    import threading
+
+    real_assign = venues._assign_slugs
+    both_read = threading.Barrier(2)
+
+    def assign_after_both_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            both_read.wait(timeout=2)  # with the lock the other import never gets here while this one holds it
+        except threading.BrokenBarrierError:
+            pass
+        return real_assign(*args, **kwargs)
+
+    monkeypatch.setattr(venues, "_assign_slugs", assign_after_both_read)
+    batch = [venue_input(str(i), name=f"Venue {i}") for i in range(20)]
+    results: list[object] = []
+
+    def import_once() -> None:
+        try:
+            with session_scope(any_db_url) as s:
+                results.append(upsert_venues(s, batch, now=NOW))
+        except Exception as exc:  # noqa: BLE001 - the failure is the finding
+            results.append(exc)
+
+    threads = [threading.Thread(target=import_once) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sorted(r.inserted for r in results) == [0, 20]  # type: ignore[attr-defined]
+    with session_scope(any_db_url) as s:
+        assert s.scalar(select(func.count(VenueRow.id))) == 20
