@@ -193,20 +193,23 @@ async def resolve_ids(
     records to store, never a guessed ID; `on_venue` receives each venue's records (and geocoded point) as soon
     as they are settled."""
     run = _Run(clients, now or datetime.now(timezone.utc))
-    gate = asyncio.Semaphore(concurrency)
     providers = list(clients)
+    # One gate per provider, not per venue: a call waiting for its provider's rate token holds only that
+    # provider's slot, so a slow provider (Foursquare at 1/s) never sets the pace of the others.
+    gates = {p: asyncio.Semaphore(concurrency) for p in providers}
+
+    async def call(venue: Venue, provider: str, method: str) -> IdRecord | None:
+        async with gates[provider]:
+            return await run.call(venue, provider, method)
 
     async def gather_venue(venue: Venue) -> list[IdRecord]:
         ask, cooling = providers_to_ask(known.get(venue.id, {}), providers, force=force, now=run.now)
         run.result.skipped_cooldown += cooling
         if not ask:
             return []
-        async with gate:
-            if venue.has_coordinates:
-                found = await asyncio.gather(*(run.call(venue, p, "search") for p in ask))
-                return [r for r in found if r is not None]
-            found = await asyncio.gather(*(run.call(venue, p, "geocode") for p in ask))
-            return [r for r in found if r is not None]
+        method = "search" if venue.has_coordinates else "geocode"
+        found = await asyncio.gather(*(call(venue, p, method) for p in ask))
+        return [r for r in found if r is not None]
 
     async def one(venue: Venue) -> list[IdRecord]:
         records = run.settle(venue, await gather_venue(venue))
