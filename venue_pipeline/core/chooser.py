@@ -25,6 +25,7 @@ from venue_pipeline.core.matching import (
     MatchDecision,
     MatchRecord,
     ScoreBreakdown,
+    haversine_m,
     name_difference,
     score_pair,
 )
@@ -63,6 +64,10 @@ SIBLING_WORDS: frozenset[str] = frozenset({"old", "new", "little", "great", "upp
 # A venue without coordinates (geocoding) is outside what the chooser was fitted on (searches near a
 # point), so there the pair score decides, and the best pair must beat any other by this much log-odds.
 GEOCODE_MARGIN = 2.0
+# Two acceptable places of one name this close to each other are one place listed twice at the provider
+# ("Cogo's" / "Co Go's", "AutoZone" / "Auto Zone" at one address), not two branches: either is the venue.
+# On the Geo-ER Pittsburgh train/valid worlds every such pair within 50 m was two listings of the venue.
+DUPLICATE_LISTING_M = 50.0
 
 # The fitted model: gradient-boosted trees over CHOOSER_FEATURES, written by scripts/fit_chooser.py (which
 # needs scikit-learn; evaluating the trees here needs nothing). Re-run the script to refit.
@@ -211,6 +216,14 @@ class Ranked:
     core: str
     another_kind: bool
     plausible_pair: bool
+    lat: float | None = None
+    lng: float | None = None
+
+    def near(self, other: Ranked, metres: float) -> bool:
+        """Whether both have coordinates and lie within `metres` of each other."""
+        if None in (self.lat, self.lng, other.lat, other.lng):
+            return False
+        return haversine_m(self.lat, self.lng, other.lat, other.lng) <= metres  # type: ignore[arg-type]
 
 
 def rank(
@@ -227,6 +240,8 @@ def rank(
             core_name(record.name),
             adds_another_kind(venue, record, view.pair),
             not view.pair.rejected and view.pair.score >= THRESHOLD,
+            record.lat,
+            record.lng,
         )
         for (pid, record), (p, view) in zip(unique.items(), probabilities(venue, list(unique.values()), fitted))
     ]
@@ -235,7 +250,8 @@ def rank(
 
 def decide(ranked: Sequence[Ranked], threshold: float = CHOOSER_THRESHOLD) -> MatchDecision:
     """Matched when the best candidate that does not add another kind of business to the venue's name
-    reaches `threshold` and no other place of the same name does too (two branches: `ambiguous`);
+    reaches `threshold` and no other place of the same name more than DUPLICATE_LISTING_M away does too
+    (two branches: `ambiguous`);
     otherwise `ambiguous` when two or more candidates are each a plausible pair, else `no_match`."""
     if not ranked:
         return MatchDecision("no_match", None, 0.0, 0.0, [])
@@ -248,7 +264,10 @@ def decide(ranked: Sequence[Ranked], threshold: float = CHOOSER_THRESHOLD) -> Ma
         twins = [
             o.probability
             for o in ranked
-            if o is not r and o.probability >= threshold and fuzz.token_sort_ratio(r.core, o.core) >= SAME_NAME_RATIO
+            if o is not r
+            and o.probability >= threshold
+            and fuzz.token_sort_ratio(r.core, o.core) >= SAME_NAME_RATIO
+            and not r.near(o, DUPLICATE_LISTING_M)  # one place listed twice is no coin flip
         ]
         if twins:  # two acceptable places of one name (two branches): a coin flip is not a match
             return MatchDecision("ambiguous", None, r.probability, max(twins), scores)

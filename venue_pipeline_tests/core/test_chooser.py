@@ -174,3 +174,14 @@ def test_a_venue_without_coordinates_is_decided_by_name_and_address() -> None:
     twin = choose(venue, [("p", rec("Red Lion", address="48 Parliament St", postcode="SW1A 2NH")),
                           ("q", rec("Red Lion", 400, address="48 Parliament St", postcode="SW1A 2NH"))])
     assert twin.status == "ambiguous"
+
+
+def test_one_place_listed_twice_at_the_provider_is_matched_not_ambiguous() -> None:
+    # Geo-ER Pittsburgh (osm_fsq valid): Foursquare lists "Cogo's" and "Co go's" at 1001 Brookline Blvd,
+    # both true places of the OSM venue "Cogos"; 30 m apart they are one place, not two branches.
+    venue = rec("Cogos", address="Brookline Boulevard, 1001", postcode="15226")
+    d = choose(
+        venue,
+        [("a", rec("Cogo's", 27, address="Brookline Blvd")), ("b", rec("Co go's", 30, 30, address="1001 Brookline Blvd"))],
+    )
+    assert d.status == "matched" and d.place_id in {"a", "b"}
