@@ -1,14 +1,17 @@
-"""Copies stored photos to the image CDN from their references, with bounded concurrency per provider."""
+"""Copies stored photos to the image CDN from their references, as many at once as each photo source and the CDN
+show they take (core/adaptive.py), not a fixed number."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime, timezone
 
 import httpx
 
+from venue_pipeline.core.adaptive import OVERLOAD_ERRORS, AdaptiveLimit, Slot, TransferLimits
 from venue_pipeline.core.cdn_paths import cdn_path, extension_for
 from venue_pipeline.core.download import download_photo
 from venue_pipeline.core.errors import DownloadError, ErrorClass, ErrorType, PipelineError, classify
@@ -24,6 +27,21 @@ def photo_cost(client: ProviderClient) -> float:
     return float(cost("photo")) if callable(cost) else float(client.settings.costs.get("photo", 0.0))
 
 
+@asynccontextmanager
+async def _held(limit: AdaptiveLimit | None) -> AsyncIterator[Slot]:
+    """A slot of the limit (timed, and marked overloaded when the work inside fails with an overload answer)."""
+    if limit is None:
+        yield Slot()
+        return
+    async with limit.slot() as slot:
+        try:
+            yield slot
+        except PipelineError as exc:
+            if slot.stopped_at is None:  # an error after stop() belongs to the next slot's work
+                slot.overloaded = exc.error_type.value in OVERLOAD_ERRORS
+            raise
+
+
 def _failure(task: ImageTask, started: datetime, t0: float, exc: PipelineError) -> UploadOutcome:
     return UploadOutcome(
         image_id=task.image_id,
@@ -37,6 +55,12 @@ def _failure(task: ImageTask, started: datetime, t0: float, exc: PipelineError) 
     )
 
 
+def photo_rate_caps(clients: Mapping[str, ProviderClient]) -> dict[str, float]:
+    """Requests per second each provider allows on its photo endpoint, for providers that bill photo requests
+    (Google's Place Photo is a Places call under the provider's rate; CDN-hosted photos are not rate-limited)."""
+    return {name: float(c.settings.rate_per_second) for name, c in clients.items() if photo_cost(c) > 0}
+
+
 async def upload_one(
     task: ImageTask,
     client: ProviderClient,
@@ -46,38 +70,48 @@ async def upload_one(
     ledger: CallLedger | None = None,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     max_px: int = 1600,
+    photo_limit: AdaptiveLimit | None = None,
+    cdn_limit: AdaptiveLimit | None = None,
 ) -> UploadOutcome:
-    """Download from the provider's photo hosts only, check it is an image, put it at its deterministic path."""
+    """Download from the provider's photo hosts only, check it is an image, put it at its deterministic path; the
+    download holds a slot of photo_limit and the put one of cdn_limit (each measured on its own)."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
     ref = PhotoRef(task.provider, task.photo_key, task.reference, task.width, task.height)
     status_code: int | None = None
     error_type: str | None = None
     try:
-        try:
+        async with AsyncExitStack() as slots:
+            fetching = await slots.enter_async_context(_held(photo_limit))
+            started, t0 = datetime.now(timezone.utc), time.monotonic()  # waiting for the slot is not the transfer
             try:
-                request = client.photo_request(ref, max_px=max_px)
-            except httpx.InvalidURL as exc:  # a stored reference that is no URL (http://0177.0.0.1/...): final
-                raise DownloadError(ErrorType.BAD_REQUEST, f"photo reference is not a valid URL: {exc}"[:300]) from exc
-            image = await download_photo(http, request, allowed_hosts=client.photo_hosts, max_bytes=max_bytes)
-        except PipelineError as exc:
-            status_code, error_type = exc.status_code, exc.error_type.value
-            raise
-        finally:
-            if ledger is not None and photo_cost(client) > 0:  # billed photo endpoints only; CDN hosts are free
-                ledger.record(
-                    ApiCall(
-                        provider=task.provider,
-                        endpoint="photo",
-                        status_code=status_code if error_type else 200,
-                        error_type=error_type,
-                        cost=photo_cost(client) if error_type is None else 0.0,
-                        duration_ms=int((time.monotonic() - t0) * 1000),
-                        called_at=started,
+                try:
+                    request = client.photo_request(ref, max_px=max_px)
+                except httpx.InvalidURL as exc:  # a stored reference that is no URL (http://0177.0.0.1/...): final
+                    raise DownloadError(ErrorType.BAD_REQUEST, f"photo reference is not a valid URL: {exc}"[:300]) from exc
+                image = await download_photo(http, request, allowed_hosts=client.photo_hosts, max_bytes=max_bytes)
+            except PipelineError as exc:
+                status_code, error_type = exc.status_code, exc.error_type.value
+                raise
+            finally:
+                if ledger is not None and photo_cost(client) > 0:  # billed photo endpoints only; CDN hosts are free
+                    ledger.record(
+                        ApiCall(
+                            provider=task.provider,
+                            endpoint="photo",
+                            status_code=status_code if error_type else 200,
+                            error_type=error_type,
+                            cost=photo_cost(client) if error_type is None else 0.0,
+                            duration_ms=int((time.monotonic() - t0) * 1000),
+                            called_at=started,
+                        )
                     )
-                )
-        path = cdn_path(task.venue_slug, task.provider, task.photo_key, extension_for(image.format))
-        stored = await store.put(path, image.data, image.content_type)
+            fetching.stop()
+            path = cdn_path(task.venue_slug, task.provider, task.photo_key, extension_for(image.format))
+            # the CDN slot is taken before the photo slot is given back: downloaded images wait in their photo
+            # slots (a bounded number) instead of piling up in memory when the CDN is the slower side
+            await slots.enter_async_context(_held(cdn_limit))
+            stored = await store.put(path, image.data, image.content_type)
     except PipelineError as exc:
         return _failure(task, started, t0, exc)
     except Exception as exc:  # a bug or an unforeseen library error must still end as a recorded status
@@ -102,21 +136,24 @@ async def upload_images(
     store: ImageStore,
     *,
     ledger: CallLedger | None = None,
-    per_provider: int = 4,
-    cdn_concurrency: int = 8,
+    limits: TransferLimits | None = None,
     on_outcome: Callable[[UploadOutcome], None] | None = None,
     in_run_retry: bool = True,
     in_run_retry_pause_s: float = 1.0,
 ) -> tuple[list[UploadOutcome], list[ImageTask]]:
-    """Uploads every task whose provider is enabled; returns outcomes and the tasks skipped (provider disabled)."""
-    provider_gates = {name: asyncio.Semaphore(per_provider) for name in clients}
-    cdn_gate = asyncio.Semaphore(cdn_concurrency)
+    """Uploads every task whose provider is enabled; returns outcomes and the tasks skipped (provider disabled).
+    Concurrency per photo source and for the CDN adapts to what they answer (pass `limits` to read the sizes
+    reached afterwards; by default a provider whose photos are billed is capped at its rate x latency)."""
+    if limits is None:
+        limits = TransferLimits(rate_caps=photo_rate_caps(clients))
     skipped = [t for t in tasks if t.provider not in clients]
     outcomes: list[UploadOutcome] = []
 
     async def one(task: ImageTask) -> None:
-        async with provider_gates[task.provider], cdn_gate:
-            outcome = await upload_one(task, clients[task.provider], http, store, ledger=ledger)
+        outcome = await upload_one(
+            task, clients[task.provider], http, store, ledger=ledger,
+            photo_limit=limits.photo(task.provider), cdn_limit=limits.cdn,
+        )
         outcomes.append(outcome)
         if on_outcome is not None:
             on_outcome(outcome)

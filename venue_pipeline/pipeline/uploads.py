@@ -9,7 +9,8 @@ from typing import Any
 
 from venue_pipeline.core.gallery import ImageTask
 from venue_pipeline.core.statuses import ImageStatus
-from venue_pipeline.core.upload import upload_images
+from venue_pipeline.core.adaptive import TransferLimits
+from venue_pipeline.core.upload import photo_rate_caps, upload_images
 from venue_pipeline.pipeline.stage import StageRun
 from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary, adopt_stored
 from venue_pipeline.services import Services, Settings
@@ -26,13 +27,21 @@ class UploadSummary(TransferSummary):
     failed_images: list[dict[str, Any]] = field(default_factory=list)
     skipped_disabled: int = 0
     thumbnails: list[tuple[str, str]] = field(default_factory=list)
+    # most transfers at once per photo source and for the CDN, one list per city run (merged runs keep each city's)
+    concurrency: list[tuple[str, int]] = field(default_factory=list)
 
     def progress(self) -> str:
         return (
             f"uploads: {self.attempted} attempts on {self.images} images, {sum(self.uploaded.values())} uploaded, "
             f"{sum(self.failed.values())} failed (will retry), {sum(self.retired.values())} permanently failed"
-            f"{self.store_progress()}"
+            f"{self.store_progress()}{self.concurrency_progress()}"
         )
+
+    def concurrency_progress(self) -> str:
+        """The concurrency each photo source and the CDN reached (sized by measurement, core/adaptive.py)."""
+        if not self.concurrency:
+            return ""
+        return ", at most " + " / ".join(f"{k} {v}" for k, v in self.concurrency) + " at once"
 
 
 def run_uploads(
@@ -63,10 +72,13 @@ def run_uploads(
     async def transfer(services: Services) -> tuple[int, list[ImageTask]]:
         reconciled = await adopt_stored(services, run.settings.db_url, tasks, log, run.settings.providers)
         summary.take(reconciled)
+        limits = TransferLimits(rate_caps=photo_rate_caps(services.clients))
         outcomes, skipped = await upload_images(
             reconciled.remaining, services.clients, services.http, services.image_store,
-            ledger=services.ledger, on_outcome=log,
+            ledger=services.ledger, limits=limits, on_outcome=log,
         )
+        if outcomes:
+            summary.concurrency = list(limits.peaks().items())
         return len(outcomes), skipped
 
     summary.attempted, skipped = run.work(summary, transfer)

@@ -151,8 +151,10 @@ class LoopbackTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def __init__(self, base_url: str) -> None:
         self.base = httpx.URL(base_url)
-        self._sync = httpx.HTTPTransport()
-        self._async = httpx.AsyncHTTPTransport()
+        # the pool services.open_services asks for (a client's limits do not reach a transport given to it)
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._sync = httpx.HTTPTransport(limits=limits)
+        self._async = httpx.AsyncHTTPTransport(limits=limits)
 
     def _rewrite(self, request: httpx.Request, content: bytes) -> httpx.Request:
         url = request.url.copy_with(scheme=self.base.scheme, host=self.base.host, port=self.base.port)
