@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from venue_pipeline.core.budget import with_budgets
 from venue_pipeline.core.photos import PhotoListing, discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.statuses import IdStatus
+from venue_pipeline.pipeline.budget import stage_budgets
 from venue_pipeline.pipeline.common import with_retry
 from venue_pipeline.pipeline.stage import StageRun, StageSummary
 from venue_pipeline.services import Settings
@@ -33,6 +35,7 @@ class DiscoverySummary(StageSummary):
     capped: int = 0
     due_venues: int = 0
     deferred: dict[str, int] = field(default_factory=dict)
+    quota_share: dict[str, int] = field(default_factory=dict)  # calls this run could take (core/budget.py)
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
 
@@ -104,7 +107,12 @@ def run_discovery(
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
 
-    result = run.work(summary, lambda services: discover_photos(ids, place_ids, services.clients, on_venue=store_venue))
+    def work(services: Any) -> Any:
+        summary.quota_share = stage_budgets(run.settings, services, city, all_ids, "discovery")
+        clients = with_budgets(services.clients, summary.quota_share)
+        return discover_photos(ids, place_ids, clients, on_venue=store_venue)
+
+    result = run.work(summary, work)
     summary.disabled.update(result.disabled)
     summary.due_venues = len(ids)
     with session_scope(run.settings.db_url) as session:  # venues with nothing to list were checked too

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from venue_pipeline.core.budget import with_budgets
 from venue_pipeline.core.ids import KnownId, providers_to_ask, resolve_ids
 from venue_pipeline.core.statuses import IdRecord, IdStatus
+from venue_pipeline.pipeline.budget import stage_budgets
 from venue_pipeline.pipeline.common import with_retry
 from venue_pipeline.pipeline.stage import StageRun, StageSummary
 from venue_pipeline.providers.registry import ask_cost
@@ -30,6 +32,7 @@ class IdsSummary(StageSummary):
     no_match: dict[str, int] = field(default_factory=dict)
     ambiguous: dict[str, int] = field(default_factory=dict)
     deferred: dict[str, int] = field(default_factory=dict)
+    quota_share: dict[str, int] = field(default_factory=dict)  # calls this run could take (core/budget.py)
     geocoded: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     error_samples: list[str] = field(default_factory=list)
@@ -94,9 +97,12 @@ def run_provider_ids(
 
         with_retry(run.settings.db_url, save)
 
-    result = run.work(
-        summary, lambda services: resolve_ids(venues, known, services.clients, force=force, on_venue=store_venue)
-    )
+    def work(services: Any) -> Any:
+        summary.quota_share = stage_budgets(run.settings, services, city, ids, "ids")
+        clients = with_budgets(services.clients, summary.quota_share)
+        return resolve_ids(venues, known, clients, force=force, on_venue=store_venue)
+
+    result = run.work(summary, work)
     summary.disabled.update(result.disabled)
     summary.matched = dict(result.count(IdStatus.MATCHED))
     summary.no_match = dict(result.count(IdStatus.NO_MATCH))

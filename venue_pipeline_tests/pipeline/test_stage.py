@@ -69,8 +69,8 @@ def test_stage_metadata_keys_and_per_provider_columns_are_unchanged() -> None:
         "consensus_rejected", "consensus_rescued", "consensus", "consensus_samples",
     }
     assert _columns(ids["per_provider"]) == [
-        "provider", "ids_before", "ids_after", "accepted", "rejected", "ambiguous", "deferred", "calls",
-        "would_ask (dry run)", "cost_usd", "daily_quota",
+        "provider", "ids_before", "ids_after", "accepted", "rejected", "ambiguous", "deferred", "quota_share",
+        "calls", "would_ask (dry run)", "cost_usd", "daily_quota",
     ]
     discovery = discovery_metadata(DiscoverySummary(deferred={"here": 2}))
     assert set(discovery) == common | {
@@ -78,7 +78,9 @@ def test_stage_metadata_keys_and_per_provider_columns_are_unchanged() -> None:
         "deferred_by_quota", "errors", "provider_notes",
     }
     assert discovery["deferred_by_quota"] == 2
-    assert _columns(discovery["per_provider"]) == ["provider", "discovered", "new", "updated", "calls", "cost_usd"]
+    assert _columns(discovery["per_provider"]) == [  # deferred and quota_share: issue 17
+        "provider", "discovered", "new", "updated", "deferred", "quota_share", "calls", "cost_usd",
+    ]
     upload = upload_metadata(UploadSummary(failed={"here": 3}), Settings(db_url="sqlite://"))
     assert set(upload) == common | {
         "attempts", "images", "uploaded", "failed_will_retry", "permanently_failed", "skipped_provider_disabled",
