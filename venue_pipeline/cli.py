@@ -17,7 +17,7 @@ from pathlib import Path
 
 from venue_pipeline.cli_errors import (  # the error boundary's pieces (CliError and the exit codes re-exported)
     OPERATIONAL, USAGE, CliError, Parser, check_db_reachable, check_db_url, check_output_file, circuit_targets,
-    database_error, file_error, port_number, positive_int, resolve_faults,
+    database_error, file_error, port_number, positive_int, resolve_faults, resolve_slowdown,
 )
 from venue_pipeline.config import ConfigError, default_db_url, pipeline_home, sandbox_seed
 
@@ -132,12 +132,14 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    sandbox.slowdown = args.slowdown  # parsed by validate()
     served = f"world file {args.world}" if args.world else "a world generated from the venue database"
     try:
         running = serve(sandbox, host="127.0.0.1", port=args.port)
     except OSError as exc:  # the port is taken, or not ours to bind
         raise CliError(f"sandbox serve --port {args.port}: 127.0.0.1:{args.port}: {exc.strerror or exc}", OPERATIONAL)
-    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {seed}, faults {faults}, {served})", flush=True)
+    print(f"sandbox listening on http://127.0.0.1:{args.port} (seed {seed}, faults {faults}, {served}; "
+          f"{args.slowdown.describe()})", flush=True)
     print(f"point the pipeline at it with VENUE_SANDBOX_URL=http://127.0.0.1:{args.port}", flush=True)
     try:
         running.thread.join()
@@ -304,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="serve this world file instead of a world generated from the venue database",
     )
+    serve.add_argument("--slow", default=None, metavar="PROVIDER:N[,...]",
+                       help="answer N times slower: each answer held (N-1) round trips (default: VENUE_SANDBOX_SLOW)")
+    serve.add_argument("--slow-rtt-ms", type=float, default=80.0, help="the round trip --slow multiplies (80)")
     serve.set_defaults(func=cmd_sandbox_serve)
 
     exp = sub.add_parser("export-images", help="a venue's gallery as JSON (original venue_images entry shape)")
@@ -376,6 +381,7 @@ def validate(args: argparse.Namespace) -> None:
         if args.seed is None:
             args.seed = sandbox_seed()  # read once, only by the commands that use it
         args.faults = resolve_faults(args)
+        args.slowdown = resolve_slowdown(args.slow, args.slow_rtt_ms)
     elif args.command == "demo":
         args.faults = resolve_faults(args)
         sandbox_seed()  # the demo's runs read it: a bad value stops here, not in every run

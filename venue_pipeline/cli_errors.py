@@ -86,6 +86,17 @@ def resolve_faults(args: argparse.Namespace) -> str:
     return name
 
 
+def resolve_slowdown(spec: str | None, rtt_ms: float) -> object:
+    """sandbox serve's --slow, else VENUE_SANDBOX_SLOW: a sandbox.slow.Slowdown, or one line naming the source."""
+    from venue_pipeline.sandbox.slow import SLOW_ENV, parse_slowdown
+
+    source = f"--slow {spec}" if spec is not None else f"{SLOW_ENV}={os.environ.get(SLOW_ENV, '')}"
+    try:
+        return parse_slowdown(spec if spec is not None else os.environ.get(SLOW_ENV), rtt_ms)
+    except ValueError as exc:
+        raise CliError(f"{source}: {exc}", USAGE) from None
+
+
 def circuit_targets() -> list[str]:
     """What `circuit reset` can close: the retry breaker and each provider's (and the CDN's) auth breaker."""
     from venue_pipeline.cdn.imagekit import ImageKitStore

@@ -16,12 +16,14 @@ from venue_pipeline.sandbox.faults import FaultConfig
 from venue_pipeline.sandbox.google_photo_tokens import PhotoTokens
 from venue_pipeline.sandbox.routes_common import Ctx, Route, canonical_key, error_response, fault_response
 from venue_pipeline.sandbox.routes_imagekit import StoredFile
+from venue_pipeline.sandbox.slow import Slowdown
 from venue_pipeline.sandbox.world import SandboxConfig, World
 
 _MODULES = (routes_here, routes_geoapify, routes_foursquare, routes_google, routes_imagekit)
 ROUTES: tuple[Route, ...] = tuple(r for m in _MODULES for r in m.ROUTES)
 HOST_STYLES: dict[str, str] = {h: s for m in _MODULES for h, s in m.HOSTS.items()}
 KNOWN_HOSTS: frozenset[str] = frozenset(HOST_STYLES)
+HOST_PROVIDER: dict[str, str] = {r.host: r.provider for r in ROUTES}
 REQUEST_LOG_SIZE = 200_000  # (unix time, provider, endpoint kind) of the latest requests
 
 
@@ -49,6 +51,7 @@ class Sandbox:
         self.google_tokens = PhotoTokens(world.config.seed)
         self._occurrences: Counter[tuple[str, str, str]] = Counter()
         self._nonce = 0
+        self.slowdown = Slowdown()  # applied by the loopback server only (sandbox/slow.py)
 
     # ---- state helpers ---------------------------------------------------------------------------
     def next_nonce(self) -> int:
@@ -74,6 +77,11 @@ class Sandbox:
         """Calls to a host (optionally one endpoint kind), for tests that assert call budgets."""
         with self.lock:
             return sum(n for (h, k), n in self.calls.items() if h == host and (kind is None or k == kind))
+
+    def hold_s(self, host: str) -> float:
+        """How long the loopback server holds an answer from this host (a provider made N times slower)."""
+        provider = HOST_PROVIDER.get(host)
+        return self.slowdown.hold_s(provider) if provider else 0.0
 
     # ---- transport ---------------------------------------------------------------------------------
     def transport(self) -> httpx.MockTransport:
