@@ -257,17 +257,20 @@ def count_venues_after(session: Session, after_id: int) -> int:
 
 
 def _is_stale(now: datetime) -> ColumnElement[bool]:
-    """Never checked, or checked 30 days ago with an uploaded image, or 7 days ago without (core/staleness.py)."""
+    """Never checked, or checked 30 days ago with an uploaded image, or 7 days ago without (core/staleness.py).
+    Written so only venues checked between the two ages probe their own images (a correlated EXISTS on
+    ix_venue_images_venue_status): an IN over every uploaded image made each tick read the whole table."""
     has_images = (
-        select(VenueImageRow.venue_id)
-        .where(VenueImageRow.status == ImageStatus.UPLOADED)
-        .distinct()
-        .scalar_subquery()
+        select(VenueImageRow.id)
+        .where(VenueImageRow.venue_id == VenueRow.id, VenueImageRow.status == ImageStatus.UPLOADED)
+        .exists()
     )
+    longer, shorter = max(FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES), min(FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES)
+    stale_at_shorter = has_images if shorter == FRESH_WITH_IMAGES else ~has_images
     return or_(
         VenueRow.images_checked_at.is_(None),
-        (VenueRow.id.in_(has_images)) & (VenueRow.images_checked_at <= now - FRESH_WITH_IMAGES),
-        (VenueRow.id.not_in(has_images)) & (VenueRow.images_checked_at <= now - FRESH_WITHOUT_IMAGES),
+        VenueRow.images_checked_at <= now - longer,
+        (VenueRow.images_checked_at <= now - shorter) & stale_at_shorter,
     )
 
 
