@@ -7,6 +7,7 @@ import dagster as dg
 from venue_pipeline.defs.jobs import enrich_city_job, retry_job
 from venue_pipeline.defs.resources import VenueStore
 from venue_pipeline.defs.run_config import venue_run_config
+from venue_pipeline.store.provider_ids import owed_cities, owed_venue_ids
 from venue_pipeline.store.venues import stale_cities, stale_venue_ids
 
 daily_retry_schedule = dg.ScheduleDefinition(
@@ -27,17 +28,26 @@ VENUES_PER_CITY_PER_TICK = 200
     cron_schedule="0 5 * * *",
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="05:00 UTC: re-discover stale venues (30 days with images, 7 without), a few cities per tick.",
+    description=(
+        "05:00 UTC: re-discover stale venues (30 days with images, 7 without) and ask again the work a daily quota "
+        "deferred, a few cities per tick."
+    ),
 )
 def reenrich_stale_venues_schedule(context: dg.ScheduleEvaluationContext, venue_store: VenueStore):  # type: ignore[no-untyped-def]
-    """Stale venues first, oldest check first; bounded so one tick never floods the providers."""
+    """Quota-deferred work (the quotas reset at 00:00 UTC) and stale venues, oldest first; bounded so one tick never
+    floods the providers."""
     now = context.scheduled_execution_time or datetime.now(timezone.utc)
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
     with venue_store.session() as session:
         requests = []
-        for city, _count in stale_cities(session, now, CITIES_PER_TICK):
-            ids = stale_venue_ids(session, city, now, VENUES_PER_CITY_PER_TICK)
+        due: dict[str, int] = dict(owed_cities(session, CITIES_PER_TICK))  # quota-deferred work, the next day
+        for city, count in stale_cities(session, now, CITIES_PER_TICK):
+            due[city] = due.get(city, 0) + count
+        for city in sorted(due, key=lambda c: (-due[c], c))[:CITIES_PER_TICK]:
+            owed = owed_venue_ids(session, city, VENUES_PER_CITY_PER_TICK)
+            stale = [v for v in stale_venue_ids(session, city, now, VENUES_PER_CITY_PER_TICK) if v not in owed]
+            ids = sorted((owed + stale)[:VENUES_PER_CITY_PER_TICK])
             requests.append(
                 dg.RunRequest(
                     run_key=f"reenrich:{now:%Y-%m-%d}:{city}",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.statuses import IdRecord, IdStatus
-from venue_pipeline.store.schema import ProviderIdRow
+from venue_pipeline.store.schema import ProviderIdRow, VenueRow
 
 
 def ids_for(session: Session, venue_ids: Sequence[int]) -> dict[int, dict[str, ProviderIdRow]]:
@@ -88,3 +88,42 @@ def matched_count(session: Session) -> int:
     """How many (venue, provider) rows hold a matched ID."""
     stmt = select(func.count()).select_from(ProviderIdRow).where(ProviderIdRow.status == IdStatus.MATCHED)
     return int(session.scalar(stmt) or 0)
+
+
+def _owed() -> ColumnElement[bool]:
+    """A venue owes quota-deferred work: an ID lookup stored as deferred, or a matched ID not listed since."""
+    return or_(
+        ProviderIdRow.status == IdStatus.DEFERRED,
+        (ProviderIdRow.status == IdStatus.MATCHED)
+        & (VenueRow.images_checked_at.is_not(None))
+        & (ProviderIdRow.matched_at > VenueRow.images_checked_at),
+    )
+
+
+def owed_cities(session: Session, limit: int) -> list[tuple[str, int]]:
+    """(city, venues owing quota-deferred work), most first: asked again once the quota has reset, not when the
+    gallery goes stale (never-checked venues are stale already: store.venues.stale_cities)."""
+    venues = func.count(ProviderIdRow.venue_id.distinct())
+    stmt = (
+        select(VenueRow.city_slug, venues)
+        .join(ProviderIdRow, ProviderIdRow.venue_id == VenueRow.id)
+        .where(_owed())
+        .group_by(VenueRow.city_slug)
+        .order_by(venues.desc(), VenueRow.city_slug)
+        .limit(limit)
+    )
+    return [(city, int(n)) for city, n in session.execute(stmt)]
+
+
+def owed_venue_ids(session: Session, city_slug: str, limit: int) -> list[int]:
+    """Ids of up to `limit` venues of a city owing quota-deferred work, oldest decision first."""
+    oldest = func.min(ProviderIdRow.matched_at)
+    stmt = (
+        select(VenueRow.id)
+        .join(ProviderIdRow, ProviderIdRow.venue_id == VenueRow.id)
+        .where(VenueRow.city_slug == city_slug, _owed())
+        .group_by(VenueRow.id)
+        .order_by(oldest, VenueRow.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from venue_pipeline.core.importer import VenueInput
 from venue_pipeline.defs.resources import VenueStore
@@ -13,7 +13,7 @@ from venue_pipeline.defs.schedules import daily_retry_schedule, reenrich_stale_v
 from venue_pipeline.defs.sensors import record_failed_runs_sensor, retry_after_report_sensor
 from venue_pipeline.store import circuits
 from venue_pipeline.store.db import session_scope
-from venue_pipeline.store.schema import RunFailureRow, UploadAttemptRow, VenueImageRow, VenueRow
+from venue_pipeline.store.schema import ProviderIdRow, RunFailureRow, UploadAttemptRow, VenueImageRow, VenueRow
 from venue_pipeline.store.venues import list_venues, upsert_venues
 
 NOW = datetime.now(timezone.utc)
@@ -132,6 +132,31 @@ def test_reenrich_schedule_requests_stale_venues_city_by_city(db_url, dagster_in
     assert sorted(by_city) == ["bath", "york"]  # leeds was checked today
     assert len(by_city["bath"].run_config["ops"]["discovered_photos"]["config"]["venue_ids"]) == 2
     assert by_city["bath"].run_key == f"reenrich:{NOW:%Y-%m-%d}:bath"
+
+
+def test_reenrich_schedule_asks_quota_deferred_work_the_next_day(db_url, dagster_instance) -> None:
+    """Issue 17: a venue checked yesterday whose Foursquare lookup or listing a quota deferred is asked again the
+    next day (after the quota reset), not when its gallery goes stale in 30 days."""
+    with session_scope(db_url) as s:
+        upsert_venues(s, [
+            VenueInput("csv", str(i), f"Pub {i}", "x", None, city.title(), city, "UK", 51.0, -1.0, False)
+            for i, city in enumerate(["bath", "bath", "york", "leeds"])
+        ])
+        s.execute(update(VenueRow).values(images_checked_at=NOW - timedelta(days=1)))
+        ids = {v.external_id: v.id for v in s.scalars(select(VenueRow))}
+        yesterday = NOW - timedelta(days=1)
+        s.add(ProviderIdRow(venue_id=ids["0"], provider="foursquare", status="deferred", method="search", matched_at=yesterday))
+        # matched after the last listing, whose own listing the quota deferred
+        s.add(ProviderIdRow(venue_id=ids["2"], provider="foursquare", status="matched", method="search", place_id="fsq1",
+                            matched_at=yesterday + timedelta(minutes=5)))
+        s.add(ProviderIdRow(venue_id=ids["3"], provider="foursquare", status="matched", method="search", place_id="fsq2",
+                            matched_at=yesterday - timedelta(minutes=5)))  # listed since: nothing owed
+    ctx = _schedule_ctx(db_url, dagster_instance)
+    result = reenrich_stale_venues_schedule.evaluate_tick(ctx)
+    by_city = {r.partition_key: r for r in result.run_requests}
+    assert sorted(by_city) == ["bath", "york"]
+    assert by_city["bath"].run_config["ops"]["discovered_photos"]["config"]["venue_ids"] == [ids["0"]]
+    assert by_city["york"].run_config["ops"]["provider_ids"]["config"]["venue_ids"] == [ids["2"]]
 
 
 def test_reenrich_schedule_skips_when_everything_is_fresh(db_url, dagster_instance) -> None:
