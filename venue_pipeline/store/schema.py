@@ -137,6 +137,7 @@ class VenueImageRow(Base):
         UniqueConstraint("venue_id", "provider", "photo_key", name="uq_venue_images_venue_provider_photo"),
         Index("ix_venue_images_status", "status"),
         Index("ix_venue_images_venue_status", "venue_id", "status"),
+        Index("ix_venue_images_status_next_retry_at", "status", "next_retry_at"),  # due failures (0006)
     )
 
 
@@ -181,7 +182,10 @@ class ApiCallRow(Base):
     # flight, in every process) and finished when it ends; NULL after its run means the process died mid-call.
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    __table_args__ = (Index("ix_api_calls_provider_day", "provider", "day"),)
+    __table_args__ = (
+        Index("ix_api_calls_provider_day", "provider", "day"),
+        Index("ix_api_calls_provider_called_at", "provider", "called_at"),  # each target's latest call (0006)
+    )
 
 
 class ProviderPacingRow(Base):
