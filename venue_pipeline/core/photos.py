@@ -41,12 +41,13 @@ async def discover_photos(
     concurrency: int = 16,
     on_venue: Callable[[int, list[PhotoListing], bool], None] | None = None,
 ) -> DiscoveryResult:
-    """One photo-list call per (venue, photo provider with an ID); an auth error stops that provider, a spent
-    quota defers the rest of its listings. `on_venue(venue_id, listings, complete)` receives each venue's
-    listings as soon as all of its providers answered; `complete` is False when any listing failed or was
-    deferred, so the venue is not counted as checked."""
+    """One photo-list call per (venue, photo provider with an ID), at most `concurrency` in flight per provider; an
+    auth error stops that provider, a spent quota defers the rest of its listings. `on_venue(venue_id, listings,
+    complete)` receives each venue's listings as soon as all of its providers answered; `complete` is False when
+    any listing failed or was deferred, so the venue is not counted as checked."""
     result = DiscoveryResult()
-    gate = asyncio.Semaphore(concurrency)
+    # One gate per provider: a listing waiting for its provider's rate token holds only that provider's slot.
+    gates = {p: asyncio.Semaphore(concurrency) for p in clients}
     quota_paused: set[str] = set()
     jobs_by_venue = {
         vid: [(p, pid) for p, pid in sorted(place_ids.get(vid, {}).items()) if p in clients and clients[p].supports_photos]
@@ -63,7 +64,7 @@ async def discover_photos(
     async def list_one(venue_id: int, provider: str, place_id: str) -> None:
         if provider in result.disabled:
             return skipped(venue_id, provider)
-        async with gate:
+        async with gates[provider]:
             if provider in result.disabled:
                 return skipped(venue_id, provider)
             try:

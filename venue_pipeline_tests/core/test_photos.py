@@ -58,3 +58,37 @@ def test_every_listing_the_quota_skipped_is_deferred_and_its_venue_left_unchecke
     assert sorted(v for v, complete in completed.items() if not complete) == sorted(set(venues) - listed)
     assert all(completed[v] for v in listed) and len(completed) == 100
     assert not result.errors
+
+
+class _Blocked(_QuotaFake):
+    """A photo provider whose every listing waits for `token` (a call waiting for its rate-limit token)."""
+
+    def __init__(self, name: str, token: asyncio.Event) -> None:
+        super().__init__(name, None)
+        self.token = token
+
+    async def photos(self, place_id: str) -> list[PhotoRef]:
+        await self.token.wait()
+        return await super().photos(place_id)
+
+
+def test_a_provider_waiting_for_its_rate_never_holds_the_slots_other_providers_need() -> None:
+    """Issue 17, item 3 in discovery: with every slot's Foursquare listing waiting, Google lists every venue."""
+
+    async def go() -> tuple[int, int]:
+        token = asyncio.Event()
+        slow, fast = _Blocked("foursquare", token), _QuotaFake("google_places", None)
+        place_ids = {v: {"foursquare": f"fsq{v}", "google_places": f"g{v}"} for v in range(1, 9)}
+        stage = asyncio.create_task(discover_photos(list(place_ids), place_ids, {"foursquare": slow, "google_places": fast}, concurrency=2))
+        for _ in range(200):
+            await asyncio.sleep(0)
+            if fast.calls == 8:
+                break
+        google_done = fast.calls
+        token.set()
+        result = await asyncio.wait_for(stage, 5)
+        return google_done, len(result.listings)
+
+    google_done, listings = asyncio.run(go())
+    assert google_done == 8
+    assert listings == 16
