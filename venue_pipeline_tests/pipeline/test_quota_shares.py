@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file
 from venue_pipeline.core.statuses import IdStatus
-from venue_pipeline.defs.metadata import discovery_metadata
+from venue_pipeline.defs.metadata import discovery_metadata, ids_metadata
 from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids
 from venue_pipeline.services import Settings
@@ -49,6 +49,10 @@ def test_every_city_gets_listings_from_a_quota_too_small_for_all(three_cities, t
     settings = _settings(three_cities, tmp_path, 48)
     first = run_provider_ids(settings, CITIES[0])
     assert 0 < sum(first.calls.values()) <= first.quota_share["foursquare"] < 48 // 2
+    with session_scope(three_cities) as s:  # the metadata's deferred count is the venues deferred
+        deferred = s.scalar(select(func.count()).select_from(ProviderIdRow).where(ProviderIdRow.status == IdStatus.DEFERRED))
+    assert first.deferred == {"foursquare": deferred} and deferred >= 1
+    assert ids_metadata(first, {})["deferred_by_quota"] == deferred
     for city in CITIES:
         if city != CITIES[0]:
             run_provider_ids(settings, city)
