@@ -12,7 +12,7 @@ SYS_PY := $(shell $(PYTHON) -c 'import sys; print(getattr(sys, "_base_executable
 VENV  := $(CURDIR)/.venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.venue_pipeline-installed
-EXTRAS ?= test,ui
+EXTRAS ?= test,ui,deploy
 
 STATE_DIR := $(CURDIR)/.venue_pipeline
 # Dagster's instance (runs, event log, schedules); absolute because Dagster requires it.
