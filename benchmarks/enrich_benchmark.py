@@ -19,14 +19,18 @@ It measures each stage's wall time (from the demo's progress lines, which carry 
 run's wall time, the requests per provider and endpoint (the sandbox's request log, split into stages by
 time) and the api_calls ledger, images per second, and computes
 
-- the bound: every provider's paced calls ÷ its rate, and the transfers' round trips × RTT ÷ the upload
-  concurrency (core/upload.py: 4 per provider, 8 in all); the largest term is the bound, and total ÷ bound;
+- the bound: every provider's paced calls ÷ its rate, each provider's transfer round trips × RTT ÷ the most
+  transfers it may have at once (core/adaptive.py: 16; the concurrency is adaptive, the peak reached is
+  reported), and Google's billed photo requests ÷ its rate; the largest term is the bound, and total ÷ bound;
 - the staged bound: the stages run one after another, so the sum over stages of each stage's largest term;
 - the original sequential orchestration on the same workload (venues one at a time, each provider call in
   sequence at the round trip plus its rate wait, then uploads one at a time with a 100–500 ms sleep each),
   computed from the measured counts, and the speed-up.
 
-Results: benchmarks/results/enrich_<plan>.json and .md. Every process it starts (sandbox server, demo) is
+With --slow-provider foursquare:10 the sandbox holds every answer of that provider 9 round trips (10 times
+slower), and the report sets each provider's last uploaded photo against the run without it (enrich_<plan>.json).
+
+Results: benchmarks/results/enrich_<plan>[_slow_<provider><N>].json and .md. Every process it starts (sandbox server, demo) is
 stopped on exit, Ctrl-C or SIGTERM included; the temporary home is removed unless --keep-home.
 
     .venv/bin/python benchmarks/enrich_benchmark.py --plan free
@@ -63,14 +67,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout without an installed package
     sys.path.insert(0, str(ROOT))
 
+from venue_pipeline.core.adaptive import TransferLimits  # noqa: E402
 from venue_pipeline.demo import demo_csv, limited_demo_csv  # noqa: E402
 from venue_pipeline.providers.registry import PROVIDERS  # noqa: E402
 from venue_pipeline.services import Settings  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# core/upload.py upload_images defaults, used by pipeline/uploads.py run_uploads (not overridden there)
-UPLOAD_PER_PROVIDER = 4
-UPLOAD_CONCURRENCY = 8
+# core/adaptive.py TransferLimits, used by pipeline/uploads.py run_uploads: each provider's photo transfers adapt
+# between 1 and this many at once (the bound takes the most), Google's billed photo requests also under its rate
+UPLOAD_PER_PROVIDER = TransferLimits.photo_maximum
+BILLED_PHOTO_KINDS = frozenset({"photo_media"})  # photo requests under the provider's rate (core/upload.py)
 # core/ids.py resolve_ids and core/photos.py discover_photos defaults: venues / listings in flight at once
 IDS_CONCURRENCY = 16
 DISCOVERY_CONCURRENCY = 16
@@ -83,6 +89,7 @@ STAGE_LINE = {
     "discovery": re.compile(r"photos: .*\((?P<s>[0-9.]+)s\)\s*$"),
     "uploads": re.compile(r"uploads: .*\((?P<s>[0-9.]+)s\)\s*$"),
 }
+CONCURRENCY = re.compile(r"at most (?P<peaks>.+?) at once")
 RUN_LINE = re.compile(r"run (?P<id>[0-9a-f]+) (?P<state>ok|FAILED) in (?P<s>[0-9.]+)s")
 CLEARED_ENV = (
     "VENUE_DB_URL", "VENUE_SANDBOX_URL", "VENUE_SANDBOX_WORLD", "VENUE_IMAGE_DIR", "VENUE_IMAGE_STORE",
@@ -266,9 +273,14 @@ def run_quiet(argv: list[str], env: dict[str, str]) -> None:
         raise RuntimeError(f"{' '.join(argv[2:])} failed ({done.returncode}): {done.stdout}{done.stderr}")
 
 
-def start_sandbox(children: Children, env: dict[str, str], seed: int, faults: str) -> int:
+def start_sandbox(
+    children: Children, env: dict[str, str], seed: int, faults: str, slow: str | None = None, rtt_ms: float = 80.0
+) -> int:
     port = free_port()
-    proc = children.start([*cli(), "sandbox", "serve", "--port", str(port), "--seed", str(seed), "--faults", faults], env)
+    argv = [*cli(), "sandbox", "serve", "--port", str(port), "--seed", str(seed), "--faults", faults]
+    if slow:
+        argv += ["--slow", slow, "--slow-rtt-ms", f"{rtt_ms:g}"]
+    proc = children.start(argv, env)
     out = lines_of(proc)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -370,6 +382,41 @@ def ledger_counts(db_path: Path) -> dict[str, Any]:
     }
 
 
+def last_photos(db_path: Path, run_start: float) -> dict[str, dict[str, Any]]:
+    """Per provider: photos uploaded, and when (seconds after the run started) its first and its last upload
+    ended (upload_attempts.started_at + duration_ms of the attempts that uploaded)."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        rows = conn.execute(
+            "SELECT i.provider, a.started_at, a.duration_ms FROM upload_attempts a "
+            "JOIN venue_images i ON i.id = a.image_id WHERE a.outcome = 'uploaded'"
+        ).fetchall()
+    ends: dict[str, list[float]] = defaultdict(list)
+    for provider, started, duration_ms in rows:
+        at = datetime.fromisoformat(str(started))
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        ends[provider].append(at.timestamp() + (duration_ms or 0) / 1000.0 - run_start)
+    return {
+        p: {"photos": len(v), "first_s": round(min(v), 1), "last_s": round(max(v), 1)} for p, v in sorted(ends.items())
+    }
+
+
+def compare_with(baseline_path: Path, last: dict[str, dict[str, Any]], slowed: dict[str, float]) -> dict[str, Any]:
+    """Each provider's last upload against the same benchmark without the slowed provider (its results file),
+    when that file exists: the others should end within 25 % of their time there."""
+    if not baseline_path.is_file():
+        return {}
+    base = json.loads(baseline_path.read_text()).get("last_photo_by_provider") or {}
+    rows = {}
+    for p, now in last.items():
+        if p in base and base[p]["last_s"]:
+            ratio = now["last_s"] / base[p]["last_s"]
+            rows[p] = {
+                "baseline_last_s": base[p]["last_s"], "last_s": now["last_s"], "ratio": round(ratio, 2),
+                "slowed": p in slowed, "within_25pct": ratio <= 1.25,
+            }
+    return {"baseline": baseline_path.name, "providers": rows}
+
+
 def provider_of(key: str) -> str:
     return key.split("/", 1)[0]
 
@@ -404,21 +451,23 @@ def bound_analysis(
             n = sum(paced.values())
             terms[f"round trips ({n} listings × RTT ÷ {DISCOVERY_CONCURRENCY})"] = n * rtt / DISCOVERY_CONCURRENCY
         if stage == "uploads" and transfers:
-            n = sum(transfers.values())
-            terms[f"transfers ({n} round trips × RTT ÷ {UPLOAD_CONCURRENCY})"] = n * rtt / UPLOAD_CONCURRENCY
-            p, most = transfers.most_common(1)[0]
-            terms[f"transfers of {p} ({most} round trips × RTT ÷ {UPLOAD_PER_PROVIDER})"] = (
-                most * rtt / UPLOAD_PER_PROVIDER
-            )
+            for p, n in sorted(transfers.items()):
+                if p in rates:  # photo sources (the CDN's own requests are not a provider's)
+                    terms[f"transfers of {p} ({n} round trips × RTT ÷ {UPLOAD_PER_PROVIDER})"] = (
+                        n * rtt / UPLOAD_PER_PROVIDER
+                    )
+            for key, n in reqs.items():
+                p = provider_of(key)
+                if kind_of(key) in BILLED_PHOTO_KINDS and p in rates:
+                    terms[f"{p} photo requests ({n} ÷ {rates[p]:g}/s)"] = n / rates[p]
         terms_by_stage[stage] = {k: round(v, 2) for k, v in terms.items()}
     whole: dict[str, float] = {}
     for p, n in paced_total.items():
         if p in rates:
             whole[f"{p} rate ({n} calls ÷ {rates[p]:g}/s)"] = round(n / rates[p], 2)
-    whole[f"transfers ({images} images × RTT ÷ {UPLOAD_CONCURRENCY})"] = round(images * rtt / UPLOAD_CONCURRENCY, 2)
     for stage_terms in terms_by_stage.values():
         for k, v in stage_terms.items():
-            if k.startswith("transfers"):
+            if k.startswith("transfers") or "photo requests" in k:
                 whole[k] = v
     name, value = max(whole.items(), key=lambda kv: kv[1])
     staged = {stage: max(t.values()) if t else 0.0 for stage, t in terms_by_stage.items()}
@@ -491,6 +540,26 @@ def fmt_s(x: float) -> str:
     return f"{x:,.1f}"
 
 
+def last_photo_lines(r: dict[str, Any]) -> list[str]:
+    """When each provider's photos were uploaded (seconds after the run started), against the run without the
+    slowed provider when there is one."""
+    slowed = r.get("slow_provider") or {}
+    against = (r.get("against_run_without_slowdown") or {}).get("providers", {})
+    title = "Photos uploaded per provider (s after the run started)"
+    if slowed:
+        title += ", with " + ", ".join(f"{p} {f:g}× slower" for p, f in slowed.items())
+        title += f", against `{r['against_run_without_slowdown']['baseline']}`" if against else " (no baseline run found)"
+    lines = [f"**{title}**", "", "| provider | photos | first s | last s |" + (" last s without slowdown | ratio |" if against else ""),
+             "|---|---:|---:|---:|" + ("---:|---:|" if against else "")]
+    for p, v in r.get("last_photo_by_provider", {}).items():
+        row = f"| {p}{' (slowed)' if p in slowed else ''} | {v['photos']} | {v['first_s']} | {v['last_s']} |"
+        if against:
+            a = against.get(p)
+            row += f" {a['baseline_last_s']} | {a['ratio']:.2f} |" if a else " - | - |"
+        lines.append(row)
+    return lines
+
+
 def write_markdown(path: Path, r: dict[str, Any]) -> None:
     b, seq, st = r["bound"], r["sequential_estimate"], r["stages"]
     total = r["run"]["seconds"]
@@ -546,6 +615,11 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
         "",
         "All terms: " + "; ".join(f"{k} = {v:g} s" for k, v in b["terms"].items()),
         "",
+        "Upload concurrency reached (adaptive, core/adaptive.py): "
+        + (", ".join(f"{k} {v}" for k, v in r.get("upload_concurrency_reached", {}).items()) or "not reported") + ".",
+        "",
+        *last_photo_lines(r),
+        "",
         f"**Original sequential orchestration** (estimated from these counts): provider calls {fmt_s(seq['calls_s'])} s "
         f"({seq['calls']} calls) + uploads " + ", ".join(f"{v:,.0f} s ({k})" for k, v in seq["uploads_s"].items())
         + f" ({seq['round_trips_per_image']} round trips per image) = "
@@ -557,6 +631,13 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
 
 
 # -- main -------------------------------------------------------------------------------------------------------
+
+
+def slowdown_factors(spec: str | None) -> dict[str, float]:
+    """--slow-provider parsed as sandbox serve --slow parses it (ValueError when malformed)."""
+    from venue_pipeline.sandbox.slow import parse_slowdown
+
+    return dict(parse_slowdown(spec).factors)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -571,6 +652,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the demo after this many seconds")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--keep-home", action="store_true", help="keep the temporary VENUE_PIPELINE_HOME")
+    p.add_argument(
+        "--slow-provider", default=None, metavar="PROVIDER:N[,...]",
+        help="make a provider N times slower (sandbox serve --slow, each answer held (N-1) round trips) and report "
+             "when each provider's last photo was uploaded against the run without it",
+    )
     return p.parse_args(argv)
 
 
@@ -592,6 +678,11 @@ def interrupts_as_keyboard() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        slowdown_factors(args.slow_provider)
+    except ValueError as exc:
+        print(f"error: --slow-provider {args.slow_provider}: {exc}", file=sys.stderr)
+        return 2
     args.out_dir.mkdir(parents=True, exist_ok=True)
     rtt = 2 * args.delay_ms / 1000.0
     home = Path(tempfile.mkdtemp(prefix="enrich_bench_"))
@@ -628,7 +719,9 @@ def measure(
                 source = limited_demo_csv(args.limit_per_city, home / "demo_subset.csv")
             print(f"home {home}; importing {source.name}", flush=True)
             run_quiet([*cli(), "import-venues", str(source), "--format", "open_pubs"], env)
-            sandbox_port = start_sandbox(children, env, args.seed, args.faults)
+            sandbox_port = start_sandbox(
+                children, env, args.seed, args.faults, args.slow_provider, 2 * args.delay_ms if args.delay_ms > 0 else 80.0
+            )
             line = DelayLine(sandbox_port, args.delay_ms / 1000.0, handshake=not args.no_handshake)
             proxy_port = line.start()
             print(
@@ -672,7 +765,12 @@ def measure(
         f" --city {args.city}" if args.city != "exeter" else "") + (
         f" --limit-per-city {args.limit_per_city}" if args.limit_per_city else "") + (
         f" --delay-ms {args.delay_ms:g}" if args.delay_ms != 40 else "") + (
-        " --no-handshake" if args.no_handshake else "")
+        " --no-handshake" if args.no_handshake else "") + (
+        f" --slow-provider {args.slow_provider}" if args.slow_provider else "")
+    peaks_m = CONCURRENCY.search(stages.get("uploads", {}).get("line", ""))
+    pairs = (item.rsplit(" ", 1) for item in peaks_m.group("peaks").split(" / ")) if peaks_m else ()
+    peaks = {name: int(n) for name, n in pairs}
+    last = last_photos(db_path, run["start"])
     result: dict[str, Any] = {
         "benchmark": "enrich_city_job over a delay line to the sandbox server",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -704,9 +802,18 @@ def measure(
         ),
         "sequential_estimate": seq,
         "speedup": {k: round(v / run["seconds"], 2) for k, v in seq["total_s"].items()},
+        "upload_concurrency_reached": peaks,
+        "slow_provider": slowdown_factors(args.slow_provider),
+        "last_photo_by_provider": last,
     }
-    stem = f"enrich_{args.plan}" + (f"_limit{args.limit_per_city}" if args.limit_per_city else "") + (
+    base_stem = f"enrich_{args.plan}" + (f"_limit{args.limit_per_city}" if args.limit_per_city else "") + (
         f"_delay{args.delay_ms:g}" if args.delay_ms != 40 else "")
+    stem = base_stem
+    if args.slow_provider:
+        stem += "_slow_" + "_".join(f"{p}{f:g}" for p, f in sorted(result["slow_provider"].items()))
+        result["against_run_without_slowdown"] = compare_with(
+            args.out_dir / f"{base_stem}.json", last, result["slow_provider"]
+        )
     json_path = args.out_dir / f"{stem}.json"
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     write_markdown(args.out_dir / f"{stem}.md", result)

@@ -9,8 +9,9 @@ of the slots in flight):
   host queues, limit x 0.9, slow start ends;
 - else, when the window used every slot (demand was there): limit x 2 during slow start, then limit + 1;
 - always within [minimum, maximum], and with `rate_cap` (a host that bills and rate-limits each request, e.g.
-  Google's photo_media) at most rate_cap x baseline latency, so the slots cannot together outrun the provider's
-  documented rate (Little's law again); the baseline is the lowest latency seen, aged up 2 % a window so a stale low
+  Google's photo_media) at most rate_cap x latency, so the slots cannot together outrun the provider's
+  documented rate (Little's law with the last window's median latency: N = rate x W keeps N / W at the rate);
+  the baseline is the lowest latency seen, aged up 2 % a window so a stale low
   does not pin the limit down forever.
 """
 
@@ -69,6 +70,7 @@ class AdaptiveLimit:
     limit: float = field(init=False)
     in_flight: int = field(init=False, default=0)
     baseline_s: float | None = field(init=False, default=None)
+    recent_s: float | None = field(init=False, default=None)  # the last window's median latency
     peak: int = field(init=False)
     decreases: int = field(init=False, default=0)
     completed: int = field(init=False, default=0)
@@ -91,10 +93,10 @@ class AdaptiveLimit:
         return max(self.minimum, min(self._top(), int(self.limit)))
 
     def _top(self) -> int:
-        """The maximum, or fewer under the rate cap: rate_cap x the lowest latency seen."""
-        if self.rate_cap is None or self.baseline_s is None:
+        """The maximum, or fewer under the rate cap: rate_cap x the last window's median latency."""
+        if self.rate_cap is None or self.recent_s is None:
             return self.maximum
-        return max(self.minimum, min(self.maximum, math.floor(round(self.rate_cap * self.baseline_s, 6))))
+        return max(self.minimum, min(self.maximum, math.floor(round(self.rate_cap * self.recent_s, 6))))
 
     def _condition(self) -> asyncio.Condition:
         loop = asyncio.get_running_loop()
@@ -140,6 +142,7 @@ class AdaptiveLimit:
         window_min, median = min(self._window), statistics.median(self._window)
         aged = self.baseline_s * 1.02 if self.baseline_s is not None else window_min
         self.baseline_s = min(aged, window_min)
+        self.recent_s = median
         self.limit = min(self.limit, float(self._top()))
         queueing = median > self.tolerance * self.baseline_s and median - self.baseline_s > self.min_rise_s
         if self._window_overload or queueing:

@@ -90,6 +90,16 @@ def test_a_rate_cap_holds_slots_to_rate_times_latency() -> None:
     assert limit.current == 5  # 50 requests/s x 0.1 s: more slots would outrun the provider's rate
 
 
+def test_under_a_rate_cap_slower_answers_allow_more_slots() -> None:
+    limit, clock = make(initial=4, maximum=32, rate_cap=50.0, tolerance=100.0)  # no queueing cuts in this test
+    for _ in range(3):
+        one_round(limit, clock, 0.1)
+    assert limit.current == 5
+    for _ in range(4):
+        one_round(limit, clock, 0.3)
+    assert limit.current == 15  # 50/s x 0.3 s: N / W stays at the rate
+
+
 def test_the_baseline_ages_so_an_old_low_does_not_pin_the_limit() -> None:
     limit, clock = make(initial=4, maximum=16)
     one_round(limit, clock, 0.05)  # baseline 0.05 s
