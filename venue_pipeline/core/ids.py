@@ -6,10 +6,11 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 from venue_pipeline.core import consensus as cs
+from venue_pipeline.core.backoff import search_cooldown, search_due
 from venue_pipeline.core.chooser import choose
 from venue_pipeline.core.errors import ErrorType, ProviderError, QuotaExhausted
 from venue_pipeline.core.ids_consensus import apply_consensus
@@ -20,7 +21,8 @@ from venue_pipeline.core.venue import Venue
 
 log = logging.getLogger(__name__)
 
-REJECTION_COOLDOWN = timedelta(days=30)
+REJECTION_COOLDOWN = search_cooldown(1)  # the first; each further unsuccessful search doubles it (core/backoff.py)
+_REJECTED = (IdStatus.NO_MATCH, IdStatus.AMBIGUOUS)
 SEARCH_RADIUS_M = 250
 # Asked once more, this far out, when nothing within SEARCH_RADIUS_M is the venue: a pin 250-500 m off is
 # rare but real (3-4 % of the true places in the Geo-ER worlds), and one call is cheaper than a lost gallery.
@@ -33,6 +35,8 @@ class KnownId:
 
     status: str
     next_search_at: datetime | None = None
+    searches: int = 0  # consecutive unsuccessful searches
+    searched_at: datetime | None = None  # when the stored decision was made
 
 
 @dataclass
@@ -53,9 +57,15 @@ class IdStageResult:
 
 
 def providers_to_ask(
-    known: Mapping[str, KnownId], providers: Sequence[str], *, force: bool, now: datetime
+    known: Mapping[str, KnownId],
+    providers: Sequence[str],
+    *,
+    force: bool,
+    now: datetime,
+    venue_changed_at: datetime | None = None,
 ) -> tuple[list[str], int]:
-    """Providers still lacking an ID; a recent rejection waits out its cooldown unless forced."""
+    """Providers still lacking an ID; a recent rejection waits out its cooldown unless forced or the venue changed
+    after the search."""
     ask: list[str] = []
     cooling = 0
     for provider in providers:
@@ -64,11 +74,26 @@ def providers_to_ask(
             ask.append(provider)
         elif state.status == IdStatus.MATCHED:
             continue
-        elif force or state.next_search_at is None or state.next_search_at <= now:
+        elif force or search_due(state.next_search_at, state.searched_at, venue_changed_at, now):
             ask.append(provider)
         else:
             cooling += 1
     return ask, cooling
+
+
+def with_cooldown(record: IdRecord, state: KnownId | None, venue: Venue, now: datetime) -> IdRecord:
+    """A rejection counts this search onto the stored streak (restarted when the venue changed after the last
+    search) and waits search_cooldown(streak); a match clears the streak."""
+    if record.status not in _REJECTED:
+        return replace(record, searches=0) if record.status == IdStatus.MATCHED else record
+    changed = (
+        state is not None
+        and venue.updated_at is not None
+        and state.searched_at is not None
+        and venue.updated_at > state.searched_at
+    )
+    searches = (0 if state is None or changed else state.searches) + 1
+    return replace(record, searches=searches, next_search_at=now + search_cooldown(searches))
 
 
 def _record(venue: Venue, provider: str, method: str, places: Sequence[Place], now: datetime) -> IdRecord:
@@ -203,7 +228,9 @@ async def resolve_ids(
             return await run.call(venue, provider, method)
 
     async def gather_venue(venue: Venue) -> list[IdRecord]:
-        ask, cooling = providers_to_ask(known.get(venue.id, {}), providers, force=force, now=run.now)
+        ask, cooling = providers_to_ask(
+            known.get(venue.id, {}), providers, force=force, now=run.now, venue_changed_at=venue.updated_at
+        )
         run.result.skipped_cooldown += cooling
         if not ask:
             return []
@@ -212,7 +239,10 @@ async def resolve_ids(
         return [r for r in found if r is not None]
 
     async def one(venue: Venue) -> list[IdRecord]:
-        records = run.settle(venue, await gather_venue(venue))
+        states = known.get(venue.id, {})
+        records = [
+            with_cooldown(r, states.get(r.provider), venue, run.now) for r in run.settle(venue, await gather_venue(venue))
+        ]
         if on_venue is not None:  # stored as each venue is decided: a crash loses only venues in flight
             on_venue(venue.id, records, run.result.coordinates.get(venue.id))
         return records

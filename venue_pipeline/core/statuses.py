@@ -38,3 +38,4 @@ class IdRecord:
     score: float | None = None
     details: dict[str, Any] | None = None
     next_search_at: datetime | None = None
+    searches: int = 0  # consecutive unsuccessful searches, this one included (core/backoff.py)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class Venue:
     country: str | None = None
     lat: float | None = None
     lng: float | None = None
+    updated_at: datetime | None = None  # last change of name, address or coordinates: a rejected search retries
 
     @property
     def has_coordinates(self) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from venue_pipeline.core.backoff import ListingState, listing_due
 from venue_pipeline.core.budget import with_budgets
 from venue_pipeline.core.photos import PhotoListing, discover_photos
 from venue_pipeline.core.quality import quality_score
@@ -34,6 +35,7 @@ class DiscoverySummary(StageSummary):
     updated: dict[str, int] = field(default_factory=dict)
     capped: int = 0
     due_venues: int = 0
+    backed_off: int = 0  # (venue, provider) listings the venue was due for, held back by core/backoff.py
     deferred: dict[str, int] = field(default_factory=dict)
     quota_share: dict[str, int] = field(default_factory=dict)  # calls this run could take (core/budget.py)
     errors: dict[str, int] = field(default_factory=dict)
@@ -56,16 +58,20 @@ def run_discovery(
     fresh_with_images_days: int = 30,
     fresh_without_images_days: int = 7,
     run_id: str | None = None,
+    now: datetime | None = None,
 ) -> DiscoverySummary:
-    """Lists photos for the provider IDs that are due (staleness rule, or force) and stores them under the caps."""
+    """Lists photos for the provider IDs that are due (staleness rule and per-provider back-off, or force) and
+    stores them under the caps; `now` (default: the real UTC time) decides and stamps everything."""
     run = StageRun(settings, providers, run_id)
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     with session_scope(run.settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
         all_ids = [v.id for v in venues]
         rows = id_store.ids_for(session, all_ids)
         checked = images_checked(session, all_ids)
+        galleries = images_db.gallery_counts(session, all_ids)
     place_ids: dict[int, dict[str, str]] = {}
+    backed_off = 0
     for vid in all_ids:
         matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == IdStatus.MATCHED and r.place_id}
         checked_at, has_images = checked.get(vid, (None, False))
@@ -78,11 +84,14 @@ def run_discovery(
             fresh_with_images=timedelta(days=fresh_with_images_days),
             fresh_without_images=timedelta(days=fresh_without_images_days),
         )
-        if due:
-            place_ids[vid] = {p: matched[p].place_id for p in due}
+        gallery = galleries.get(vid, images_db.GalleryCounts())
+        earned = [p for p in due if force or listing_due(_listing_state(matched[p], gallery), now)]
+        backed_off += len(due) - len(earned)
+        if earned:
+            place_ids[vid] = {p: matched[p].place_id for p in earned}
     ids = sorted(place_ids)
 
-    summary = DiscoverySummary(venues=len(venues))
+    summary = DiscoverySummary(venues=len(venues), backed_off=backed_off)
     discovered: Counter[str] = Counter()
     new: Counter[str] = Counter()
     updated: Counter[str] = Counter()
@@ -94,11 +103,13 @@ def run_discovery(
         def save(session: Any) -> list[tuple[PhotoListing, Any]]:
             images_db.lock_venue(session, venue_id)
             saved = [
-                (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score))
+                (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score, now=now))
                 for l in listings
             ]
+            for listing, counts in saved:
+                id_store.record_listing(session, venue_id, listing.provider, counts.new, now)
             if complete:
-                mark_images_checked(session, [venue_id])
+                mark_images_checked(session, [venue_id], now)
             return saved
 
         for listing, counts in with_retry(run.settings.db_url, save):
@@ -116,10 +127,21 @@ def run_discovery(
     summary.disabled.update(result.disabled)
     summary.due_venues = len(ids)
     with session_scope(run.settings.db_url) as session:  # venues with nothing to list were checked too
-        mark_images_checked(session, [v for v in all_ids if v not in place_ids])
+        mark_images_checked(session, [v for v in all_ids if v not in place_ids], now)
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
     summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)
     summary.errors = {f"{p}/{e}": n for (p, e), n in sorted(result.errors.items())}
     summary.error_samples = result.error_samples
     return run.finish(summary)
+
+
+def _listing_state(row: Any, gallery: images_db.GalleryCounts) -> ListingState:
+    """A matched provider_ids row and the venue's gallery, as the back-off rule reads them."""
+    return ListingState(
+        listed_at=row.listed_at,
+        streak=row.listing_streak or 0,
+        matched_at=row.matched_at,
+        uploaded=gallery.uploaded,
+        full=gallery.full(row.provider),
+    )

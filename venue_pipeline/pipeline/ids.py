@@ -70,20 +70,23 @@ def run_provider_ids(
     force: bool = False,
     dry_run: bool = False,
     run_id: str | None = None,
+    now: datetime | None = None,
 ) -> IdsSummary:
-    """Finds missing provider IDs for a city's venues and stores matches and rejections (unless dry_run)."""
+    """Finds missing provider IDs for a city's venues and stores matches and rejections (unless dry_run); `now`
+    (default: the real UTC time) decides the cooldowns and stamps every stored decision."""
     run = StageRun(settings, providers, run_id)
+    now = now or datetime.now(timezone.utc)
     with session_scope(run.settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
         ids = [v.id for v in venues]
         before = _id_counts(session, ids)
         known = {
-            vid: {p: KnownId(r.status, r.next_search_at) for p, r in rows.items()}
+            vid: {p: KnownId(r.status, r.next_search_at, r.searches or 0, r.matched_at) for p, r in rows.items()}
             for vid, rows in id_store.ids_for(session, ids).items()
         }
 
     if dry_run:
-        return _plan_ids(run, venues, known, before, force=force)
+        return _plan_ids(run, venues, known, before, force=force, now=now)
 
     summary = IdsSummary(venues=len(venues), ids_before=before)
 
@@ -92,15 +95,15 @@ def run_provider_ids(
 
         def save(session: Any) -> None:
             if point is not None:
-                set_coordinates(session, venue_id, *point)
-            id_store.save(session, records)
+                set_coordinates(session, venue_id, *point, when=now)
+            id_store.save(session, records, now)
 
         with_retry(run.settings.db_url, save)
 
     def work(services: Any) -> Any:
         summary.quota_share = stage_budgets(run.settings, services, city, ids, "ids")
         clients = with_budgets(services.clients, summary.quota_share)
-        return resolve_ids(venues, known, clients, force=force, on_venue=store_venue)
+        return resolve_ids(venues, known, clients, force=force, now=now, on_venue=store_venue)
 
     result = run.work(summary, work)
     summary.disabled.update(result.disabled)
@@ -126,15 +129,17 @@ def _plan_ids(
     before: dict[str, int],
     *,
     force: bool,
+    now: datetime,
 ) -> IdsSummary:
     """A dry run: which (venue, provider) lookups a real run would make and their list price; no call made."""
-    now = datetime.now(timezone.utc)
     provider_settings = {p.name: p for p in run.settings.provider_settings() if p.api_key}
     would: Counter[str] = Counter()
     cost: Counter[str] = Counter()
     skipped = 0
     for venue in venues:
-        ask, cooling = providers_to_ask(known.get(venue.id, {}), list(provider_settings), force=force, now=now)
+        ask, cooling = providers_to_ask(
+            known.get(venue.id, {}), list(provider_settings), force=force, now=now, venue_changed_at=venue.updated_at
+        )
         skipped += cooling
         method = "search" if venue.has_coordinates else "geocode"
         for provider in ask:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import and_, func, or_, select, update
@@ -325,6 +325,38 @@ def update_reference(
     row.reference, row.reference_fetched_at, row.updated_at = reference, when, when
     if width and height:
         row.width, row.height = width, height
+
+
+@dataclass
+class GalleryCounts:
+    """A venue's gallery as the listing back-off sees it (core/backoff.py): uploaded and live images."""
+
+    uploaded: int = 0
+    live: int = 0  # every image but the permanently failed, as the caps count them
+    live_by_provider: dict[str, int] = field(default_factory=dict)
+
+    def full(self, provider: str) -> bool:
+        """No photo of this provider could be added: its share or the whole gallery is at its cap."""
+        return self.live >= MAX_PER_VENUE or self.live_by_provider.get(provider, 0) >= MAX_PER_PROVIDER
+
+
+def gallery_counts(session: Session, venue_ids: Sequence[int]) -> dict[int, GalleryCounts]:
+    """Per venue with any image: uploaded images, and live images in all and by provider."""
+    out: dict[int, GalleryCounts] = {}
+    for chunk in _chunks(list(venue_ids)):
+        stmt = (
+            select(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.status, func.count())
+            .where(VenueImageRow.venue_id.in_(chunk))
+            .group_by(VenueImageRow.venue_id, VenueImageRow.provider, VenueImageRow.status)
+        )
+        for vid, provider, status, n in session.execute(stmt):
+            counts = out.setdefault(vid, GalleryCounts())
+            if status == ImageStatus.UPLOADED:
+                counts.uploaded += n
+            if status != ImageStatus.PERMANENTLY_FAILED:
+                counts.live += n
+                counts.live_by_provider[provider] = counts.live_by_provider.get(provider, 0) + n
+    return out
 
 
 def venue_gallery(session: Session, venue_id: int) -> list[VenueImageRow]:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
+from venue_pipeline.core.backoff import streak_after
 from venue_pipeline.core.statuses import IdRecord, IdStatus
 from venue_pipeline.store.schema import ProviderIdRow, VenueRow
 
@@ -52,9 +53,22 @@ def save(session: Session, records: Iterable[IdRecord], now: datetime | None = N
         row.details = rec.details
         row.matched_at = now
         row.next_search_at = rec.next_search_at
+        if rec.status != IdStatus.DEFERRED:  # a deferral is no search: the streak of rejections stands
+            row.searches = rec.searches
         written += 1
     session.flush()
     return written
+
+
+def record_listing(session: Session, venue_id: int, provider: str, new_photos: int, now: datetime) -> None:
+    """A listing came back: its time, and the streak of listings without a new photo (core/backoff.py)."""
+    row = session.scalar(
+        select(ProviderIdRow).where(ProviderIdRow.venue_id == venue_id, ProviderIdRow.provider == provider)
+    )
+    if row is None:
+        return
+    row.listing_streak = streak_after(row.listing_streak or 0, new_photos)
+    row.listed_at = now
 
 
 def venues_with_ids(session: Session, venue_ids: Sequence[int]) -> set[int]:

@@ -96,6 +96,11 @@ class ProviderIdRow(Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     matched_at: Mapped[datetime] = mapped_column(UtcDateTime())
     next_search_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # back-off state (core/backoff.py, 0007): last listing that came back, consecutive listings with nothing
+    # new, consecutive unsuccessful searches
+    listed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    listing_streak: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    searches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("venue_id", "provider", name="uq_provider_ids_venue_provider"),

@@ -57,6 +57,7 @@ def to_venue(row: VenueRow) -> Venue:
         country=row.country,
         lat=row.lat,
         lng=row.lng,
+        updated_at=row.updated_at,
     )
 
 
@@ -220,12 +221,14 @@ def list_venues(
     return venues
 
 
-def set_coordinates(session: Session, venue_id: int, lat: float, lng: float) -> None:
-    """Stores geocoded coordinates and clears the geocoding flag."""
+def set_coordinates(
+    session: Session, venue_id: int, lat: float, lng: float, when: datetime | None = None
+) -> None:
+    """Stores geocoded coordinates and clears the geocoding flag (stamped with the ID stage's clock)."""
     row = session.get(VenueRow, venue_id)
     if row is None:
         return
-    now = datetime.now(timezone.utc)
+    now = when or datetime.now(timezone.utc)
     row.lat, row.lng, row.needs_geocoding = lat, lng, False
     row.geocoded_at = row.updated_at = now
 
