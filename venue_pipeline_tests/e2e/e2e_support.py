@@ -149,21 +149,23 @@ def start_dagster(
     env: Mapping[str, str],
     logs: Path,
     before_daemon: Callable[[str], None] | None = None,
+    workspace: str = "workspace.yaml",
 ) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """dagster-webserver on a free loopback port, then dagster-daemon on the same instance; returns the base URL.
 
     start is the process_groups fixture; before_daemon(base) runs once the webserver answers and before the
-    daemon starts (e.g. to stop a sensor through the UI's mutation)."""
+    daemon starts (e.g. to stop a sensor through the UI's mutation); workspace is the project's (the code
+    location loaded in a code server of the webserver's own) or one pointing at a separate gRPC server."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     web_log = logs / "webserver.log"
     web = start(
-        [venv_bin("dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, web_log
+        [venv_bin("dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(port)], env, web_log
     )
     wait_for_http(f"{base}/server_info", 90, web, web_log)
     if before_daemon is not None:
         before_daemon(base)
-    daemon = start([venv_bin("dagster-daemon"), "run", "-w", "workspace.yaml"], env, logs / "daemon.log")
+    daemon = start([venv_bin("dagster-daemon"), "run", "-w", workspace], env, logs / "daemon.log")
     return base, [web, daemon]
 
 
@@ -175,6 +177,91 @@ def graphql(base: str, query: str, variables: dict[str, Any] | None = None) -> d
         payload = json.loads(resp.read())
     assert not payload.get("errors"), payload["errors"]
     return payload["data"]
+
+
+SENSORS = """
+{
+  repositoriesOrError {
+    ... on RepositoryConnection {
+      nodes { sensors { name jobOriginId sensorState { id selectorId status } } }
+    }
+  }
+}
+"""
+
+STOP_SENSOR = """
+mutation StopSensor($id: String, $jobOriginId: String, $jobSelectorId: String) {
+  stopSensor(id: $id, jobOriginId: $jobOriginId, jobSelectorId: $jobSelectorId) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on Error { message }
+  }
+}
+"""
+
+
+def stop_sensor(base: str, name: str) -> None:
+    """The UI's sensor toggle (e.g. new_venues_sensor, whose runs would otherwise start beside a backfill)."""
+    deadline = time.monotonic() + 60
+    sensors: list[dict[str, Any]] = []
+    repos: dict[str, Any] = {}
+    while time.monotonic() < deadline and not sensors:  # the webserver may still be loading the code location
+        repos = graphql(base, SENSORS)["repositoriesOrError"]
+        sensors = [s for node in repos.get("nodes", []) for s in node["sensors"] if s["name"] == name]
+        if not sensors:
+            time.sleep(1)
+    assert sensors, f"{name} not found: {repos}"
+    sensor = sensors[0]
+    result = graphql(
+        base,
+        STOP_SENSOR,
+        {
+            "id": sensor["sensorState"]["id"],
+            "jobOriginId": sensor["jobOriginId"],
+            "jobSelectorId": sensor["sensorState"]["selectorId"],
+        },
+    )["stopSensor"]
+    assert result["__typename"] == "StopSensorMutationResult", result
+    assert result["instigationState"]["status"] == "STOPPED", result
+
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_STATUS = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions error { message } }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def wait_for_backfill(base: str, backfill_id: str, timeout_s: float, daemon_log: Path) -> dict[str, Any]:
+    """Polls the backfill as the UI does until it ends; fails the test unless it completed."""
+    deadline = time.monotonic() + timeout_s
+    backfill: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        backfill = graphql(base, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+        assert backfill["__typename"] == "PartitionBackfill", backfill
+        if backfill["status"] in BACKFILL_DONE:
+            break
+        time.sleep(2)
+    assert backfill.get("status") in ("COMPLETED", "COMPLETED_SUCCESS"), (
+        f"backfill {backfill_id} not completed within {timeout_s:.0f}s: {backfill}\n{log_tail(daemon_log)}"
+    )
+    return backfill
 
 
 def processes_with_env(marker: str) -> list[int]:

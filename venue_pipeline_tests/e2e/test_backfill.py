@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,46 +26,6 @@ BACKFILL_TIMEOUT_S = 240.0
 
 # ---- GraphQL documents (the shapes the UI sends); process and Dagster helpers are in e2e_support.py ----
 
-SENSORS = """
-{
-  repositoriesOrError {
-    ... on RepositoryConnection {
-      nodes { sensors { name jobOriginId sensorState { id selectorId status } } }
-    }
-  }
-}
-"""
-
-STOP_SENSOR = """
-mutation StopSensor($id: String, $jobOriginId: String, $jobSelectorId: String) {
-  stopSensor(id: $id, jobOriginId: $jobOriginId, jobSelectorId: $jobSelectorId) {
-    __typename
-    ... on StopSensorMutationResult { instigationState { status } }
-    ... on Error { message }
-  }
-}
-"""
-
-LAUNCH_BACKFILL = """
-mutation LaunchBackfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on Error { message }
-  }
-}
-"""
-
-BACKFILL_STATUS = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status numPartitions error { message } }
-    ... on Error { message }
-  }
-}
-"""
-
 BACKFILL_RUNS = """
 query BackfillRuns($id: String!) {
   runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
@@ -77,31 +36,9 @@ query BackfillRuns($id: String!) {
 }
 """
 
-DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
-
-
 def _stop_new_venues_sensor(base: str) -> None:
-    """The UI's sensor toggle: imported venues would otherwise get sensor-launched city runs beside the backfill."""
-    deadline = time.monotonic() + 60
-    sensors: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not sensors:  # the webserver may still be loading the code location
-        repos = e2e.graphql(base, SENSORS)["repositoriesOrError"]
-        sensors = [s for node in repos.get("nodes", []) for s in node["sensors"] if s["name"] == "new_venues_sensor"]
-        if not sensors:
-            time.sleep(1)
-    assert sensors, f"new_venues_sensor not found: {repos}"
-    sensor = sensors[0]
-    result = e2e.graphql(
-        base,
-        STOP_SENSOR,
-        {
-            "id": sensor["sensorState"]["id"],
-            "jobOriginId": sensor["jobOriginId"],
-            "jobSelectorId": sensor["sensorState"]["selectorId"],
-        },
-    )["stopSensor"]
-    assert result["__typename"] == "StopSensorMutationResult", result
-    assert result["instigationState"]["status"] == "STOPPED", result
+    """Imported venues would otherwise get sensor-launched city runs beside the backfill."""
+    e2e.stop_sensor(base, "new_venues_sensor")
 
 
 def test_backfill_over_all_cities_completes_in_bounded_runs(
@@ -125,7 +62,7 @@ def test_backfill_over_all_cities_completes_in_bounded_runs(
         # assets' BackfillPolicy.multi_run groups the cities into runs.
         launched = e2e.graphql(
             base,
-            LAUNCH_BACKFILL,
+            e2e.LAUNCH_BACKFILL,
             {
                 "params": {
                     "assetSelection": [{"path": [key]} for key in CITY_ASSETS],
@@ -137,18 +74,7 @@ def test_backfill_over_all_cities_completes_in_bounded_runs(
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
 
-        deadline = time.monotonic() + BACKFILL_TIMEOUT_S
-        backfill: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            backfill = e2e.graphql(base, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-            assert backfill["__typename"] == "PartitionBackfill", backfill
-            if backfill["status"] in DONE:
-                break
-            time.sleep(2)
-        assert backfill.get("status") in ("COMPLETED", "COMPLETED_SUCCESS"), (
-            f"backfill {backfill_id} not completed within {BACKFILL_TIMEOUT_S:.0f}s: {backfill}\n"
-            f"{e2e.log_tail(daemon_log)}"
-        )
+        e2e.wait_for_backfill(base, backfill_id, BACKFILL_TIMEOUT_S, daemon_log)
 
         runs = e2e.graphql(base, BACKFILL_RUNS, {"id": backfill_id})["runsOrError"]
         assert runs["__typename"] == "Runs", runs
