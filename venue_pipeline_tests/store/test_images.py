@@ -154,3 +154,19 @@ def test_venue_gallery_is_in_position_order_with_retired_images_last(any_db_url:
         first = add_image(s, vid, "a", ImageStatus.PENDING, position=1).id
         assert [r.id for r in images.venue_gallery(s, vid)] == [first, second, retired]
         assert images.venue_gallery(s, vid + 1) == []
+
+
+def test_gallery_counts_say_how_thin_or_full_a_gallery_is(any_db_url: str) -> None:
+    with session_scope(any_db_url) as s:
+        vid = _one_venue(s)
+        for i in range(images.MAX_PER_PROVIDER):
+            add_image(s, vid, f"g{i}", ImageStatus.UPLOADED if i < 2 else ImageStatus.PENDING, provider="google_places")
+        add_image(s, vid, "f0", ImageStatus.UPLOADED)
+        add_image(s, vid, "f1", ImageStatus.PERMANENTLY_FAILED)
+        s.flush()
+        counts = images.gallery_counts(s, [vid, vid + 1])
+    assert set(counts) == {vid}  # a venue without images has no entry
+    got = counts[vid]
+    assert (got.uploaded, got.live, got.live_by_provider) == (3, 11, {"google_places": 10, "foursquare": 1})
+    assert got.full("google_places") and not got.full("foursquare")  # a retired image frees its place
+    assert images.GalleryCounts(live=images.MAX_PER_VENUE).full("foursquare")

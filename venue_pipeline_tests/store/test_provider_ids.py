@@ -79,3 +79,52 @@ def test_invalid_matched_ids_are_empty_or_address_like(any_db_url: str) -> None:
         ], key=str)
         assert len(provider_ids.invalid_matched_ids(s, limit=2)) == 2
         assert provider_ids.matched_count(s) == 4
+
+
+def test_migration_0007_adds_the_back_off_columns_to_existing_rows_and_its_downgrade_drops_them(tmp_path) -> None:
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from venue_pipeline.store.db import _alembic_config, dispose_engines, get_engine, upgrade
+
+    url = f"sqlite:///{tmp_path / 'v.db'}"
+    upgrade(url, "0006")
+    with session_scope(url) as s:
+        (vid,) = _venues(s, 1)
+        s.execute(text(
+            "INSERT INTO provider_ids (venue_id, provider, place_id, status, method, matched_at) "
+            f"VALUES ({vid}, 'here', 'p1', 'matched', 'search', '2026-01-01 00:00:00')"
+        ))
+    upgrade(url)
+    with session_scope(url) as s:
+        row = provider_ids.ids_for(s, [vid])[vid]["here"]
+        assert (row.listed_at, row.listing_streak, row.searches) == (None, 0, 0)  # never listed: due at once
+    command.downgrade(_alembic_config(get_engine(url)), "0006")
+    columns = {c["name"] for c in inspect(get_engine(url)).get_columns("provider_ids")}
+    assert not columns & {"listed_at", "listing_streak", "searches"} and "next_search_at" in columns
+    dispose_engines()
+
+
+def test_a_listing_stores_its_time_and_the_streak_of_listings_without_a_new_photo(any_db_url: str) -> None:
+    with session_scope(any_db_url) as s:
+        (vid,) = _venues(s, 1)
+        provider_ids.save(s, [IdRecord(vid, "foursquare", IdStatus.MATCHED, "search", "fsq1", 0.9)], NOW)
+        streaks = []
+        for day, new in enumerate((4, 0, 0, 0, 0, 1)):
+            provider_ids.record_listing(s, vid, "foursquare", new, NOW + timedelta(days=day))
+            streaks.append(provider_ids.ids_for(s, [vid])[vid]["foursquare"].listing_streak)
+        row = provider_ids.ids_for(s, [vid])[vid]["foursquare"]
+        assert streaks == [0, 1, 2, 3, 3, 0] and row.listed_at == NOW + timedelta(days=5)
+        provider_ids.record_listing(s, vid, "google_places", 3, NOW)  # no row: nothing written, no error
+        assert set(provider_ids.ids_for(s, [vid])[vid]) == {"foursquare"}
+
+
+def test_the_search_streak_is_stored_kept_by_a_deferral_and_cleared_by_a_match(any_db_url: str) -> None:
+    with session_scope(any_db_url) as s:
+        (vid,) = _venues(s, 1)
+        provider_ids.save(s, [IdRecord(vid, "here", IdStatus.NO_MATCH, "search", None, 0.2, searches=3)], NOW)
+        assert provider_ids.ids_for(s, [vid])[vid]["here"].searches == 3
+        provider_ids.save(s, [IdRecord(vid, "here", IdStatus.DEFERRED, "search")], NOW)
+        assert provider_ids.ids_for(s, [vid])[vid]["here"].searches == 3
+        provider_ids.save(s, [IdRecord(vid, "here", IdStatus.MATCHED, "search", "h1", 0.9)], NOW)
+        assert provider_ids.ids_for(s, [vid])[vid]["here"].searches == 0
