@@ -23,11 +23,18 @@ from venue_pipeline.providers.http import (
 )
 
 NEW_BASE_URL = "https://places.googleapis.com/v1"
+# SKUs (docs/providers.md, "Google SKUs per call"): the Places API (New) bills each request at the tier of the
+# most expensive field in its field mask (Essentials IDs Only < Essentials < Pro < Enterprise).
 NEW_TEXT_SEARCH_URL = f"{NEW_BASE_URL}/places:searchText"
+# SKU: Text Search Pro. displayName, formattedAddress, location, types and addressComponents are what the matcher
+# scores (core/matching.py) and each is a Pro field of Text Search; without them only "IDs Only" (id) is cheaper,
+# and an ID alone cannot be matched. Nothing Enterprise (rating, phone, hours) or Atmosphere is asked.
 NEW_SEARCH_FIELD_MASK = (
     "places.id,places.displayName,places.formattedAddress,places.location,"
     "places.types,places.addressComponents"
 )
+# SKU: Place Details Essentials (IDs Only): id and photos are both IDs-Only fields of Place Details (New), the
+# cheapest Details tier; adding any address, name or contact field would raise the whole call to its tier.
 NEW_PHOTOS_FIELD_MASK = "id,photos"
 NEW_MAX_PHOTO_PX = 4800
 
@@ -36,6 +43,9 @@ LEGACY_NEARBY_URL = f"{LEGACY_BASE_URL}/nearbysearch/json"
 LEGACY_FIND_PLACE_URL = f"{LEGACY_BASE_URL}/findplacefromtext/json"
 LEGACY_DETAILS_URL = f"{LEGACY_BASE_URL}/details/json"
 LEGACY_PHOTO_URL = f"{LEGACY_BASE_URL}/photo"
+# SKUs (legacy web service, the 'legacy' api option): Nearby Search answers every field, so it is billed Nearby
+# Search plus the Contact and Atmosphere data SKUs; Find Place with these Basic-data fields is billed Find Place
+# only; Details with fields=photos (Basic data) is billed Place Details only; a photo is Places Photo.
 LEGACY_FIND_FIELDS = "place_id,name,formatted_address,geometry,types"
 LEGACY_MAX_PHOTO_PX = 1600
 
@@ -45,6 +55,8 @@ MAX_BIAS_RADIUS_M = 50000
 MAX_PHOTOS = 10
 # List prices per call, USD: Google's per-1,000-request prices / 1,000 (Text/Nearby Search $32, Find Place and
 # Details $17, Place Photo $7; https://developers.google.com/maps/billing-and-pricing/pricing). Check there.
+# The ledger charges "details" $17 under both api options: that is the legacy Details price and an upper bound for
+# the New IDs-Only Details call (docs/providers.md says why it is not lowered here).
 DEFAULT_COSTS: dict[str, float] = {
     "text_search": 0.032,
     "nearby_search": 0.032,
@@ -122,6 +134,7 @@ class GooglePlacesClient(HttpProviderClient):
         }
         if near is not None:
             params["locationbias"] = f"circle:{GEOCODE_BIAS_RADIUS_M}@{near[0]},{near[1]}"
+        # SKU: Find Place (legacy), Basic data fields only (LEGACY_FIND_FIELDS)
         payload = await self._call(ask_endpoint("legacy", "geocode"), "GET", LEGACY_FIND_PLACE_URL, params=params)
         return _parse_legacy_places(self._object(payload, "find_place"), "candidates")
 
@@ -136,6 +149,7 @@ class GooglePlacesClient(HttpProviderClient):
             "keyword": name,
             "key": self._api_key(),
         }
+        # SKU: Nearby Search (legacy) + Contact Data + Atmosphere Data: it has no fields parameter
         payload = await self._call(ask_endpoint("legacy", "search"), "GET", LEGACY_NEARBY_URL, params=params)
         return _parse_legacy_places(self._object(payload, "nearby_search"), "results")
 
@@ -153,7 +167,7 @@ class GooglePlacesClient(HttpProviderClient):
                     "radius": float(min(radius, MAX_BIAS_RADIUS_M)),
                 }
             }
-        headers = {
+        headers = {  # SKU: Text Search Pro (NEW_SEARCH_FIELD_MASK)
             "X-Goog-Api-Key": self._api_key(),
             "X-Goog-FieldMask": NEW_SEARCH_FIELD_MASK,
             "Content-Type": "application/json",
@@ -165,11 +179,13 @@ class GooglePlacesClient(HttpProviderClient):
     # -- photos -------------------------------------------------------------------------------
     async def photos(self, place_id: str) -> list[PhotoRef]:
         if self.api == "new":
+            # SKU: Place Details Essentials (IDs Only) (NEW_PHOTOS_FIELD_MASK)
             headers = {"X-Goog-Api-Key": self._api_key(), "X-Goog-FieldMask": NEW_PHOTOS_FIELD_MASK}
             url = f"{NEW_BASE_URL}/places/{quote(place_id, safe='')}"
             payload = await self._call("details", "GET", url, headers=headers)
             raw = as_list(self._object(payload, "details").get("photos"))
             return _parse_new_photos(place_id, raw[:MAX_PHOTOS])
+        # SKU: Place Details (legacy), Basic data only (photos)
         params = {"place_id": place_id, "fields": "photos", "key": self._api_key()}
         payload = await self._call("details", "GET", LEGACY_DETAILS_URL, params=params)
         raw = as_list(as_dict(self._object(payload, "details").get("result")).get("photos"))
@@ -187,13 +203,15 @@ class GooglePlacesClient(HttpProviderClient):
                 raise ProviderError(
                     ErrorType.BAD_REQUEST, "not a Places API photo name", target=self.name
                 )
+            # SKU: Place Details Photos (New), one per stored photo downloaded: discovery stores only what fits
+            # under the gallery caps (store/images.py), and only stored images are ever downloaded
             width = max(1, min(int(max_px), NEW_MAX_PHOTO_PX))
             return httpx.Request(
                 "GET",
                 f"{NEW_BASE_URL}/{ref.reference}/media",
                 params={"maxWidthPx": width, "key": key},
             )
-        width = max(1, min(int(max_px), LEGACY_MAX_PHOTO_PX))
+        width = max(1, min(int(max_px), LEGACY_MAX_PHOTO_PX))  # SKU: Places Photo (legacy)
         return httpx.Request(
             "GET",
             LEGACY_PHOTO_URL,
