@@ -176,7 +176,7 @@ def ids_metadata(s: IdsSummary, quotas: Mapping[str, int | None]) -> dict[str, A
 def discovery_metadata(s: DiscoverySummary) -> dict[str, Any]:
     return stage_metadata(
         s,
-        {"venues": s.venues, "venues_due": s.due_venues, "photos_over_cap": s.capped},
+        {"venues": s.venues, "venues_due": s.due_venues, "photos_over_cap": s.capped, "listings_backed_off": s.backed_off},
         [
             Count(s.discovered, "discovered", "photos_discovered"),
             Count(s.new, "new", "photos_new"),

@@ -75,7 +75,7 @@ def test_stage_metadata_keys_and_per_provider_columns_are_unchanged() -> None:
     discovery = discovery_metadata(DiscoverySummary(deferred={"here": 2}))
     assert set(discovery) == common | {
         "venues", "venues_due", "photos_discovered", "photos_new", "photos_updated", "photos_over_cap",
-        "deferred_by_quota", "errors", "provider_notes",
+        "deferred_by_quota", "errors", "provider_notes", "listings_backed_off",  # listings_backed_off: issue 15
     }
     assert discovery["deferred_by_quota"] == 2
     assert _columns(discovery["per_provider"]) == [  # deferred and quota_share: issue 17
