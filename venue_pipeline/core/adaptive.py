@@ -18,9 +18,11 @@ of the slots in flight):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -78,8 +80,9 @@ class AdaptiveLimit:
     _window: list[float] = field(init=False, default_factory=list)
     _window_overload: bool = field(init=False, default=False)
     _window_full: bool = field(init=False, default=False)
-    _changed: asyncio.Condition | None = field(init=False, default=None)
-    _loop: asyncio.AbstractEventLoop | None = field(init=False, default=None)
+    # tasks waiting for a slot, first come first served; a slot is handed over by resolving the future, so a
+    # release wakes one waiter, not all of them (hundreds of queued transfers otherwise all wake on every release)
+    _waiters: deque[asyncio.Future[None]] = field(init=False, default_factory=deque)
 
     def __post_init__(self) -> None:
         if not 1 <= self.minimum <= self.initial <= self.maximum:
@@ -98,21 +101,40 @@ class AdaptiveLimit:
             return self.maximum
         return max(self.minimum, min(self.maximum, math.floor(round(self.rate_cap * self.recent_s, 6))))
 
-    def _condition(self) -> asyncio.Condition:
-        loop = asyncio.get_running_loop()
-        if self._changed is None or self._loop is not loop:  # bound to the loop that uses it
-            self._changed, self._loop = asyncio.Condition(), loop
-        return self._changed
+    def _take(self) -> None:
+        self.in_flight += 1
+        if self.in_flight >= self.current:
+            self._window_full = True
+
+    def _hand_over(self) -> None:
+        """Gives free slots to the waiters in arrival order (the limit may just have grown or shrunk)."""
+        while self._waiters and self.in_flight < self.current:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self._take()
+                waiter.set_result(None)
+
+    async def _acquire(self) -> None:
+        if self.in_flight < self.current and not self._waiters:
+            self._take()
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot just as it was cancelled: pass it on
+                self.in_flight -= 1
+                self._hand_over()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
         """Waits for a free slot, times what runs inside it and feeds the rule (cancelled work is not measured)."""
-        changed = self._condition()
-        async with changed:
-            await changed.wait_for(lambda: self.in_flight < self.current)
-            self.in_flight += 1
-            if self.in_flight >= self.current:
-                self._window_full = True
+        await self._acquire()
         held = Slot(self.clock)
         started = self.clock()
         measured = False
@@ -126,9 +148,8 @@ class AdaptiveLimit:
             if measured:
                 ended = held.stopped_at if held.stopped_at is not None else self.clock()
                 self.record(ended - started, overloaded=held.overloaded)
-            async with changed:
-                self.in_flight -= 1
-                changed.notify_all()
+            self.in_flight -= 1
+            self._hand_over()
 
     def record(self, latency_s: float, *, overloaded: bool = False) -> None:
         """One completed transfer; closes the window and applies the rule after `limit` of them."""
@@ -153,7 +174,7 @@ class AdaptiveLimit:
             self.limit = min(float(self._top()), self.limit * 2 if self._slow_start else self.limit + 1)
         self.peak = max(self.peak, self.current)
         self._window, self._window_overload, self._window_full = [], False, self.in_flight >= self.current
-        # waiters re-check on the release that follows every record() in slot()
+        # the release that follows every record() in slot() hands the new number of slots out
 
     def describe(self) -> str:
         """peak / final limit and decreases, for progress lines and metadata."""

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from venue_pipeline.core.adaptive import TransferLimits
 from venue_pipeline.core.gallery import ImageTask
 from venue_pipeline.core.statuses import ImageStatus
-from venue_pipeline.core.adaptive import TransferLimits
 from venue_pipeline.core.upload import photo_rate_caps, upload_images
 from venue_pipeline.pipeline.stage import StageRun
 from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary, adopt_stored

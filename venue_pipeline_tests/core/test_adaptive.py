@@ -150,3 +150,55 @@ def test_transfer_limits_one_per_provider_with_its_rate_cap() -> None:
     assert limits.photo("google_places") is limits.photo("google_places")
     assert limits.photo("google_places").rate_cap == 50.0 and limits.photo("foursquare").rate_cap is None
     assert set(limits.peaks()) == {"foursquare", "google_places", "cdn"}
+
+
+def test_waiters_get_slots_in_arrival_order_and_a_cancelled_waiter_loses_none() -> None:
+    limit, clock = make(initial=1, minimum=1, maximum=1)
+    order: list[str] = []
+
+    async def go() -> None:
+        release = asyncio.Event()
+
+        async def holder() -> None:
+            async with limit.slot():
+                order.append("a")
+                await release.wait()
+
+        async def waiter(name: str) -> None:
+            async with limit.slot():
+                order.append(name)
+
+        a = asyncio.create_task(holder())
+        await asyncio.sleep(0)
+        b, c, d = (asyncio.create_task(waiter(n)) for n in "bcd")
+        await asyncio.sleep(0)
+        assert len(limit._waiters) == 3
+        b.cancel()
+        release.set()
+        await asyncio.gather(a, c, d)
+        with pytest.raises(asyncio.CancelledError):
+            await b
+
+    asyncio.run(go())
+    assert order == ["a", "c", "d"] and limit.in_flight == 0 and not limit._waiters
+
+
+def test_a_slot_handed_to_a_waiter_cancelled_before_it_ran_goes_to_the_next() -> None:
+    limit, clock = make(initial=1, minimum=1, maximum=1)
+    order: list[str] = []
+
+    async def go() -> None:
+        async def waiter(name: str) -> None:
+            async with limit.slot():
+                order.append(name)
+
+        async with limit.slot():
+            b, c = asyncio.create_task(waiter("b")), asyncio.create_task(waiter("c"))
+            await asyncio.sleep(0)
+        b.cancel()  # b was handed the slot on release above but has not run yet
+        await c
+        with pytest.raises(asyncio.CancelledError):
+            await b
+
+    asyncio.run(go())
+    assert order == ["c"] and limit.in_flight == 0
