@@ -146,7 +146,8 @@ SELECT provider, endpoint, 200, NULL, 0.0, 200, 'run-hist', called_at,
 FROM (SELECT (ARRAY['here', 'geoapify', 'foursquare', 'google_places'])[1 + g % 4] AS provider,
              (ARRAY['search', 'photos', 'photo'])[1 + g % 3] AS endpoint,
              now() - random() * interval '30 days' AS called_at
-      FROM generate_series(1, {venues * 10}) AS g) AS s"""),
+      FROM generate_series(1, {venues * 10}) AS g) AS s
+ORDER BY called_at"""),  # the ledger is appended in time order: a day's rows share pages, as in production
         ("run_failures", """
 INSERT INTO run_failures (run_id, job_name, partition_key, message, failed_at)
 SELECT 'failed-run-' || g, 'enrich_city_job', 'city-' || lpad((1 + g % 99)::text, 3, '0'), 'step failed',
@@ -731,7 +732,7 @@ def main(argv: list[str] | None = None) -> int:
     url = server_url(args)
     sizes = sorted(int(x) for x in args.sizes.split(","))
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    tag = label(sizes[-1])
+    tag = label(sizes[-1]) + ("" if args.quotas == "paid" else f"_quotas_{args.quotas}")
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="scale_bench_") as tmp:
