@@ -6,7 +6,8 @@ The rule (TCP-like AIMD with a latency gradient, decided once per window of `lim
 of the slots in flight):
 - an overload answer in the window (429, 502, 503, 504, a timeout): limit x `backoff` (0.7), slow start ends;
 - else the window's median latency above `tolerance` x the baseline (and at least `min_rise_s` above it): the
-  host queues, limit x 0.9, slow start ends;
+  host queues, limit x 0.9 but not below `initial` (a busy local CPU raises latency too, and cutting below the
+  starting point then only idles the other side), slow start ends;
 - else, when the window used every slot (demand was there): limit x 2 during slow start, then limit + 1;
 - always within [minimum, maximum], and with `rate_cap` (a host that bills and rate-limits each request, e.g.
   Google's photo_media) at most rate_cap x latency, so the slots cannot together outrun the provider's
@@ -167,7 +168,10 @@ class AdaptiveLimit:
         self.limit = min(self.limit, float(self._top()))
         queueing = median > self.tolerance * self.baseline_s and median - self.baseline_s > self.min_rise_s
         if self._window_overload or queueing:
-            self.limit = max(float(self.minimum), self.limit * (self.backoff if self._window_overload else 0.9))
+            if self._window_overload:
+                self.limit = max(float(self.minimum), self.limit * self.backoff)
+            else:  # latency alone never takes it below where it started: a busy CPU looks like a queueing host
+                self.limit = max(min(self.limit, float(self.initial)), self.limit * 0.9)
             self._slow_start = False
             self.decreases += 1
         elif self._window_full:
@@ -187,7 +191,7 @@ class TransferLimits:
 
     photo_initial: int = 4
     photo_maximum: int = 16
-    cdn_initial: int = 4
+    cdn_initial: int = 8
     cdn_maximum: int = 16
     rate_caps: dict[str, float] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic

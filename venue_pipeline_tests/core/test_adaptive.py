@@ -62,6 +62,17 @@ def test_queueing_latency_shrinks_the_limit() -> None:
     assert limit.decreases == 1
 
 
+def test_latency_alone_never_takes_it_below_where_it_started_but_overloads_do() -> None:
+    limit, clock = make(initial=4, minimum=1, maximum=16)
+    one_round(limit, clock, 0.01)
+    for _ in range(30):
+        one_round(limit, clock, 0.5)  # 50x the baseline: queueing, again and again
+    assert limit.current == 4
+    for _ in range(5):
+        one_round(limit, clock, 0.5, overloaded=1)
+    assert limit.current == 1
+
+
 def test_a_rise_of_a_few_milliseconds_is_noise_not_queueing() -> None:
     limit, clock = make(initial=4, maximum=16)
     one_round(limit, clock, 0.001)
