@@ -12,13 +12,20 @@ from venue_pipeline.store.quota_shares import due_by_city, served_today
 
 
 def stage_budgets(
-    settings: Settings, services: Services, city: str | None, venue_ids: Sequence[int], stage: str
+    settings: Settings,
+    services: Services,
+    city: str | None,
+    venue_ids: Sequence[int],
+    stage: str,
+    now: datetime | None = None,
 ) -> dict[str, int]:
     """Calls each quota-limited provider may take in this stage (`ids` or `discovery`) of this city's run. A run
-    over every city (no `city`) keeps to the daily quota alone: there is nobody to share with."""
+    over every city (no `city`) keeps to the daily quota alone: there is nobody to share with. Due work and the
+    cities served today are read at the stage's clock `now`; what is left of the quota comes from the call ledger,
+    which keeps the real time."""
     if city is None:
         return {}
-    now = datetime.now(timezone.utc)
+    now = now or datetime.now(timezone.utc)
     budgets: dict[str, int] = {}
     for conf in settings.provider_settings():
         client = services.clients.get(conf.name)

@@ -119,7 +119,7 @@ def run_discovery(
             summary.capped += counts.capped
 
     def work(services: Any) -> Any:
-        summary.quota_share = stage_budgets(run.settings, services, city, all_ids, "discovery")
+        summary.quota_share = stage_budgets(run.settings, services, city, all_ids, "discovery", now)
         clients = with_budgets(services.clients, summary.quota_share)
         return discover_photos(ids, place_ids, clients, on_venue=store_venue)
 

@@ -101,7 +101,7 @@ def run_provider_ids(
         with_retry(run.settings.db_url, save)
 
     def work(services: Any) -> Any:
-        summary.quota_share = stage_budgets(run.settings, services, city, ids, "ids")
+        summary.quota_share = stage_budgets(run.settings, services, city, ids, "ids", now)
         clients = with_budgets(services.clients, summary.quota_share)
         return resolve_ids(venues, known, clients, force=force, now=now, on_venue=store_venue)
 

@@ -83,3 +83,19 @@ def test_listings_past_the_quota_are_deferred_per_venue_and_left_unchecked(three
             .where(VenueRow.city_slug == CITIES[0], VenueRow.images_checked_at.is_(None))
         )
     assert unchecked == matched - 2  # asked again by the next run, not in 30 days
+
+
+def test_shares_are_read_at_the_stages_clock(three_cities, tmp_path) -> None:
+    """Issue 15: a stage run at a simulated `now` counts the cities served on that day, not on the real one (with the
+    real clock every city decided at a later simulated date looked served today, and the first city took the rest)."""
+    from datetime import datetime, timedelta, timezone
+
+    settings = _settings(three_cities, tmp_path, 1000)
+    day_one = datetime(2027, 5, 1, 6, tzinfo=timezone.utc)
+    for city in CITIES:
+        run_provider_ids(settings, city, now=day_one)
+        run_discovery(settings, city, now=day_one)
+    with session_scope(three_cities) as s:
+        spent = int(s.scalar(select(func.count(ApiCallRow.id))) or 0)
+    later = run_provider_ids(settings, CITIES[0], now=day_one + timedelta(days=31))
+    assert 0 < later.quota_share["foursquare"] < (1000 - spent) // 2  # a share, not everything that is left
