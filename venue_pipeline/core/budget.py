@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from venue_pipeline.core.errors import QuotaExhausted
-from venue_pipeline.core.ports import Place, PhotoRef, ProviderClient
+from venue_pipeline.core.ports import CallTurn, Place, PhotoRef, ProviderClient
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,9 @@ class BudgetedClient(ProviderClient):
 
     def cost(self, endpoint_kind: str) -> float:
         return self.inner.cost(endpoint_kind)
+
+    async def photo_turn(self) -> CallTurn | None:
+        return await self.inner.photo_turn()
 
 
 def with_budgets(clients: Mapping[str, ProviderClient], budgets: Mapping[str, int]) -> dict[str, ProviderClient]:

@@ -64,6 +64,15 @@ class CallLedger(Protocol):
     def record(self, call: ApiCall) -> None: ...
 
 
+PHOTO_ENDPOINT = "photo"  # the ledger's endpoint kind (and cost key) of a photo download
+
+
+class CallTurn(Protocol):
+    """A call granted by a provider's limiter (quota reserved, pacing waited): `finish` records how it went."""
+
+    def finish(self, call: ApiCall) -> None: ...
+
+
 class ProviderClient(ABC):
     """One provider's API: geocode, search near a point, list photos, build a photo download, price a call."""
 
@@ -93,6 +102,11 @@ class ProviderClient(ABC):
     @abstractmethod
     def cost(self, endpoint_kind: str) -> float:
         """The list price of one call of this kind (0 when free)."""
+
+    async def photo_turn(self) -> CallTurn | None:
+        """For a billed photo endpoint (Google's Place Photo), the turn its download must take under the provider's
+        daily quota and rate, like any API call (raises QuotaExhausted when the quota is spent); None when free."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from venue_pipeline.core.cdn_paths import cdn_path, extension_for
 from venue_pipeline.core.download import download_photo
 from venue_pipeline.core.errors import DownloadError, ErrorClass, ErrorType, PipelineError, classify
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
-from venue_pipeline.core.ports import ApiCall, CallLedger, ImageStore, PhotoRef, ProviderClient
+from venue_pipeline.core.ports import PHOTO_ENDPOINT, ApiCall, CallLedger, ImageStore, PhotoRef, ProviderClient
 
 MAX_DOWNLOAD_BYTES = 15_000_000
 
@@ -83,7 +83,10 @@ async def upload_one(
     try:
         async with AsyncExitStack() as slots:
             fetching = await slots.enter_async_context(_held(photo_limit))
-            started, t0 = datetime.now(timezone.utc), time.monotonic()  # waiting for the slot is not the transfer
+            # a billed photo (Google) takes its provider's quota and rate like an API call; QuotaExhausted, raised
+            # before any request and recording none, ends as a transient failure retried from the stored reference
+            turn = await client.photo_turn()
+            started, t0 = datetime.now(timezone.utc), time.monotonic()  # waiting for slot and turn is not the transfer
             try:
                 try:
                     request = client.photo_request(ref, max_px=max_px)
@@ -94,18 +97,20 @@ async def upload_one(
                 status_code, error_type = exc.status_code, exc.error_type.value
                 raise
             finally:
-                if ledger is not None and photo_cost(client) > 0:  # billed photo endpoints only; CDN hosts are free
-                    ledger.record(
-                        ApiCall(
-                            provider=task.provider,
-                            endpoint="photo",
-                            status_code=status_code if error_type else 200,
-                            error_type=error_type,
-                            cost=photo_cost(client) if error_type is None else 0.0,
-                            duration_ms=int((time.monotonic() - t0) * 1000),
-                            called_at=started,
-                        )
+                if turn is not None or (ledger is not None and photo_cost(client) > 0):  # billed photos only
+                    call = ApiCall(
+                        provider=task.provider,
+                        endpoint=PHOTO_ENDPOINT,
+                        status_code=status_code if error_type else 200,
+                        error_type=error_type,
+                        cost=photo_cost(client) if error_type is None else 0.0,
+                        duration_ms=int((time.monotonic() - t0) * 1000),
+                        called_at=started,
                     )
+                    if turn is not None:
+                        turn.finish(call)  # the limiter's ledger row (written ahead when shared)
+                    elif ledger is not None:
+                        ledger.record(call)
             fetching.stop()
             path = cdn_path(task.venue_slug, task.provider, task.photo_key, extension_for(image.format))
             # the CDN slot is taken before the photo slot is given back: downloaded images wait in their photo

@@ -14,9 +14,9 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from venue_pipeline.core.errors import ErrorType, ProviderError, error_type_for_status
-from venue_pipeline.core.ports import ApiCall, CallLedger
+from venue_pipeline.core.ports import PHOTO_ENDPOINT, ApiCall, CallLedger
 from venue_pipeline.providers.base import BaseProviderClient, ProviderSettings
-from venue_pipeline.providers.limits import ProviderLimiter
+from venue_pipeline.providers.limits import ProviderLimiter, Turn
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,13 @@ class HttpProviderClient(BaseProviderClient):
         """The taxonomy type an HTTP error's parsed body names, when it says more than the status code;
         None: the status code decides (core.errors.error_type_for_status)."""
         return None
+
+    async def photo_turn(self) -> Turn | None:
+        """A billed photo download takes a turn of this provider's limiter like an API call: it counts against
+        the daily quota (QuotaExhausted when spent, before any request) and keeps to the rate across runs."""
+        if self.cost(PHOTO_ENDPOINT) <= 0:
+            return None
+        return await self.limiter.acquire(PHOTO_ENDPOINT)
 
     def _api_key(self) -> str:
         """The key, or a permanent missing_api_key error (registry normally disables such clients)."""

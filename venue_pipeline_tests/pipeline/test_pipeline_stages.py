@@ -199,3 +199,31 @@ def test_ids_and_listings_are_stored_as_each_venue_completes(city_db, tmp_path, 
     with session_scope(city_db) as s:
         stored = set(s.scalars(select(ProviderIdRow.venue_id)).all())
     assert stored == set(settled) and len(stored) == 3
+
+
+def test_google_photo_downloads_keep_to_the_daily_quota(city_db, tmp_path) -> None:
+    """Google bills each Place Photo request under its daily quota; downloads used to be recorded but never checked
+    against it (found by the production-topology test: 33 Google calls on a quota of 28)."""
+    free = _settings(city_db, tmp_path, providers=("google_places",))
+    with session_scope(city_db) as s:
+        exeter = list(s.scalars(select(VenueRow.id).where(VenueRow.city_slug == "exeter")))
+    run_provider_ids(free, None, venue_ids=exeter)
+    run_discovery(free, None, venue_ids=exeter)
+    with session_scope(city_db) as s:
+        used = s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == "google_places"))
+        waiting = s.scalar(select(func.count(VenueImageRow.id)).where(VenueImageRow.provider == "google_places"))
+    assert waiting > 3
+    capped = _settings(city_db, tmp_path, providers=("google_places",), quotas={"google_places": used + 3})
+    run_uploads(capped, None, venue_ids=exeter)
+    with session_scope(city_db) as s:
+        calls = s.scalar(select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == "google_places"))
+        statuses = dict(
+            s.execute(
+                select(VenueImageRow.status, func.count()).where(VenueImageRow.provider == "google_places")
+                .group_by(VenueImageRow.status)
+            ).all()
+        )
+        deferred = set(s.scalars(select(VenueImageRow.error_type).where(VenueImageRow.status == "failed")))
+    assert calls == used + 3
+    assert statuses.get("uploaded") == 3 and statuses.get("failed") == waiting - 3
+    assert deferred == {"quota_exhausted"}  # transient: retried from the stored reference when the quota resets
