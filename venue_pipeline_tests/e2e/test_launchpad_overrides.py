@@ -63,26 +63,6 @@ mutation LaunchRun($executionParams: ExecutionParams!) {
 }
 """
 
-LAUNCH_BACKFILL = """
-mutation LaunchBackfill($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-    ... on Error { message }
-  }
-}
-"""
-
-BACKFILL_STATUS = """
-query Backfill($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status error { message } }
-    ... on Error { message }
-  }
-}
-"""
 
 BACKFILL_RUNS = """
 query BackfillRuns($id: String!) {
@@ -245,7 +225,7 @@ def test_the_launchpad_cannot_redirect_resources_but_can_narrow_a_run(
         # 2. The asset graph's Materialize → backfill with the same run config: its run is never created.
         launched = e2e.graphql(
             base,
-            LAUNCH_BACKFILL,
+            e2e.LAUNCH_BACKFILL,
             {
                 "params": {
                     "assetSelection": [{"path": [key]} for key in CITY_ASSETS],
@@ -261,7 +241,7 @@ def test_the_launchpad_cannot_redirect_resources_but_can_narrow_a_run(
             deadline = time.monotonic() + RUN_TIMEOUT_S
             backfill: dict[str, Any] = {}
             while time.monotonic() < deadline:
-                backfill = e2e.graphql(base, BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+                backfill = e2e.graphql(base, e2e.BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
                 if backfill.get("status") in BACKFILL_DONE:
                     break
                 time.sleep(2)

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import select
 
-from venue_pipeline.cli import import_file
 from venue_pipeline.core.backoff import THIN_GALLERY
 from venue_pipeline.core.importer import VenueInput
 from venue_pipeline.core.statuses import IdStatus
-from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
 from venue_pipeline.services import Settings
 from venue_pipeline.store import images as images_db
@@ -23,14 +20,6 @@ from venue_pipeline.store.venues import upsert_venues
 T = datetime(2027, 3, 1, 6, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 PHOTO_PROVIDERS = ("foursquare", "google_places")
-
-
-@pytest.fixture
-def city_db(db_url, tmp_path, monkeypatch) -> str:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
-    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, limited_demo_csv(8, tmp_path / "subset.csv"), "open_pubs", quiet=True)
-    return db_url
 
 
 def _settings(db_url: str, tmp_path) -> Settings:

@@ -13,14 +13,6 @@ from venue_pipeline.store.db import dispose_engines, session_scope
 from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow, VenueRow
 
 
-@pytest.fixture
-def city_db(db_url, tmp_path, monkeypatch) -> str:
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
-    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
-    import_file(db_url, limited_demo_csv(8, tmp_path / "subset.csv"), "open_pubs", quiet=True)
-    return db_url
-
-
 def _settings(db_url: str, tmp_path, **kw) -> Settings:
     return Settings(db_url=db_url, sandbox_faults="none", image_dir=str(tmp_path / "images"), **kw)
 
