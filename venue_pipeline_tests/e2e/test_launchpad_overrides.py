@@ -35,21 +35,12 @@ REPOSITORIES = """
   repositoriesOrError {
     __typename
     ... on RepositoryConnection {
-      nodes { name location { name } sensors { name jobOriginId sensorState { id selectorId status } } }
+      nodes { name location { name } }
     }
   }
 }
 """
 
-STOP_SENSOR = """
-mutation StopSensor($id: String, $jobOriginId: String, $jobSelectorId: String) {
-  stopSensor(id: $id, jobOriginId: $jobOriginId, jobSelectorId: $jobSelectorId) {
-    __typename
-    ... on StopSensorMutationResult { instigationState { status } }
-    ... on Error { message }
-  }
-}
-"""
 
 LAUNCH_RUN = """
 mutation LaunchRun($executionParams: ExecutionParams!) {
@@ -158,18 +149,6 @@ def _repository(base: str) -> dict[str, Any]:
         time.sleep(1)
 
 
-def _stop_new_venues_sensor(base: str) -> None:
-    """The UI's sensor toggle: the imported venues would otherwise get sensor-launched runs of their own."""
-    sensor = next(s for s in _repository(base)["sensors"] if s["name"] == "new_venues_sensor")
-    variables = {
-        "id": sensor["sensorState"]["id"],
-        "jobOriginId": sensor["jobOriginId"],
-        "jobSelectorId": sensor["sensorState"]["selectorId"],
-    }
-    stopped = e2e.graphql(base, STOP_SENSOR, variables)["stopSensor"]
-    assert stopped["__typename"] == "StopSensorMutationResult", stopped
-
-
 def _launch_run(base: str, repo: dict[str, Any], run_config: dict[str, Any]) -> dict[str, Any]:
     """The Launchpad's launch of enrich_city_job for one city partition."""
     params = {
@@ -212,7 +191,7 @@ def test_the_launchpad_cannot_redirect_resources_but_can_narrow_a_run(
 
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        base, procs = e2e.start_dagster(process_groups, env, logs, before_daemon=_stop_new_venues_sensor)
+        base, procs = e2e.start_dagster(process_groups, env, logs, before_daemon=lambda base: e2e.stop_sensor(base, "new_venues_sensor"))
         repo = _repository(base)
 
         # 1. The Launchpad's Launch Run with the hostile resources: refused by config validation, no run.
