@@ -19,6 +19,7 @@ from venue_pipeline.cli_errors import (  # the error boundary's pieces (CliError
     OPERATIONAL, USAGE, CliError, Parser, check_db_reachable, check_db_url, check_output_file, circuit_targets,
     database_error, file_error, port_number, positive_int, resolve_faults, resolve_slowdown,
 )
+from venue_pipeline.cli_cost import add_cost_parser
 from venue_pipeline.config import ConfigError, default_db_url, pipeline_home, sandbox_seed
 
 log = logging.getLogger("venue_pipeline.cli")
@@ -351,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=["train", "valid", "test", "all"], default="all")
     ev.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON here")
     ev.set_defaults(func=cmd_match_eval)
+    add_cost_parser(sub)
     return parser
 
 
