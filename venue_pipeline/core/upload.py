@@ -134,6 +134,64 @@ async def upload_one(
     )
 
 
+class Transfers:
+    """One stage's uploads, handed in as they become known (a venue at a time in the pipelined city flow, or all at
+    once in `upload_images`); every transfer starts at once and waits only for its own photo source's and the CDN's
+    adaptive limits. `finish` waits for them and gives transient failures one more try from the stored reference."""
+
+    def __init__(
+        self,
+        clients: Mapping[str, ProviderClient],
+        http: httpx.AsyncClient,
+        store: ImageStore,
+        *,
+        ledger: CallLedger | None = None,
+        limits: TransferLimits | None = None,
+        on_outcome: Callable[[UploadOutcome], None] | None = None,
+    ) -> None:
+        self.clients, self.http, self.store, self.ledger, self.on_outcome = clients, http, store, ledger, on_outcome
+        self.limits = limits if limits is not None else TransferLimits(rate_caps=photo_rate_caps(clients))
+        self.outcomes: list[UploadOutcome] = []
+        self.skipped: list[ImageTask] = []
+        self.runnable: list[ImageTask] = []
+        self.running: set[asyncio.Task[None]] = set()
+
+    async def _one(self, task: ImageTask) -> None:
+        outcome = await upload_one(
+            task, self.clients[task.provider], self.http, self.store, ledger=self.ledger,
+            photo_limit=self.limits.photo(task.provider), cdn_limit=self.limits.cdn,
+        )
+        self.outcomes.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def add(self, tasks: Sequence[ImageTask]) -> None:
+        """Starts the tasks whose provider is enabled; the others are kept as skipped (provider disabled)."""
+        for task in tasks:
+            if task.provider not in self.clients:
+                self.skipped.append(task)
+                continue
+            self.runnable.append(task)
+            running = asyncio.create_task(self._one(task))
+            self.running.add(running)
+            running.add_done_callback(self.running.discard)
+
+    async def finish(
+        self, *, in_run_retry: bool = True, in_run_retry_pause_s: float = 1.0
+    ) -> tuple[list[UploadOutcome], list[ImageTask]]:
+        """Waits for every transfer, retries transient failures once after a pause; returns outcomes and skips."""
+        while self.running:
+            await asyncio.gather(*list(self.running))
+        if in_run_retry:
+            # one more try for transient failures after a short pause: same stored reference, no provider API call
+            transient = {o.image_id for o in self.outcomes if not o.ok and classify(o.error_type) is ErrorClass.TRANSIENT}
+            if transient:
+                await asyncio.sleep(in_run_retry_pause_s)
+                await asyncio.gather(*(self._one(t) for t in self.runnable if t.image_id in transient))
+        self.outcomes.sort(key=lambda o: (o.image_id, o.started_at))
+        return self.outcomes, self.skipped
+
+
 async def upload_images(
     tasks: Sequence[ImageTask],
     clients: Mapping[str, ProviderClient],
@@ -149,27 +207,6 @@ async def upload_images(
     """Uploads every task whose provider is enabled; returns outcomes and the tasks skipped (provider disabled).
     Concurrency per photo source and for the CDN adapts to what they answer (pass `limits` to read the sizes
     reached afterwards; by default a provider whose photos are billed is capped at its rate x latency)."""
-    if limits is None:
-        limits = TransferLimits(rate_caps=photo_rate_caps(clients))
-    skipped = [t for t in tasks if t.provider not in clients]
-    outcomes: list[UploadOutcome] = []
-
-    async def one(task: ImageTask) -> None:
-        outcome = await upload_one(
-            task, clients[task.provider], http, store, ledger=ledger,
-            photo_limit=limits.photo(task.provider), cdn_limit=limits.cdn,
-        )
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-
-    runnable = [t for t in tasks if t.provider in clients]
-    await asyncio.gather(*(one(t) for t in runnable))
-    if in_run_retry:
-        # one more try for transient failures after a short pause: same stored reference, no provider API call
-        transient = {o.image_id for o in outcomes if not o.ok and classify(o.error_type) is ErrorClass.TRANSIENT}
-        if transient:
-            await asyncio.sleep(in_run_retry_pause_s)
-            await asyncio.gather(*(one(t) for t in runnable if t.image_id in transient))
-    outcomes.sort(key=lambda o: (o.image_id, o.started_at))
-    return outcomes, skipped
+    transfers = Transfers(clients, http, store, ledger=ledger, limits=limits, on_outcome=on_outcome)
+    transfers.add(tasks)
+    return await transfers.finish(in_run_retry=in_run_retry, in_run_retry_pause_s=in_run_retry_pause_s)
