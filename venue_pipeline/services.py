@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -209,9 +210,13 @@ def _transport(settings: Settings, sandbox: Sandbox | None) -> httpx.AsyncBaseTr
 
 @asynccontextmanager
 async def open_services(
-    settings: Settings, run_id: str | None = None, sandbox: Sandbox | None = None
+    settings: Settings,
+    run_id: str | None = None,
+    sandbox: Sandbox | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[Services]:
-    """Opens everything a stage needs and always closes it, flushing the call ledger."""
+    """Opens everything a stage needs and always closes it, flushing the call ledger; `clock` is the stage's
+    injected time for the ledger (store/calls.py), None the real one."""
     if settings.provider_mode not in ("sandbox", "live"):
         raise ValueError(f"VENUE_PROVIDER_MODE must be 'sandbox' or 'live', not {settings.provider_mode!r}")
     if settings.provider_mode == "sandbox" and sandbox is None and not settings.sandbox_url:
@@ -220,7 +225,7 @@ async def open_services(
     transport = _transport(settings, sandbox)
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     http = httpx.AsyncClient(transport=transport, limits=limits, timeout=httpx.Timeout(15.0))
-    ledger = DbCallLedger(settings.db_url, run_id=run_id)
+    ledger = DbCallLedger(settings.db_url, run_id=run_id, clock=clock)
     try:
         clients, disabled = build_clients(settings.provider_settings(), http, ledger, log)
         yield Services(clients, disabled, http, ledger, build_image_store(settings, http, ledger), sandbox)

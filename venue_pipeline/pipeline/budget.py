@@ -22,7 +22,7 @@ def stage_budgets(
     """Calls each quota-limited provider may take in this stage (`ids` or `discovery`) of this city's run. A run
     over every city (no `city`) keeps to the daily quota alone: there is nobody to share with. Due work and the
     cities served today are read at the stage's clock `now`; what is left of the quota comes from the call ledger,
-    which keeps the real time."""
+    on the same clock when the stage was given one (StageRun)."""
     if city is None:
         return {}
     now = now or datetime.now(timezone.utc)

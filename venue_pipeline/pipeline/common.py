@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import OperationalError
@@ -31,9 +32,13 @@ def with_retry(db_url: str, work: Callable[[Any], Any], attempts: int = 4) -> An
     raise AssertionError("unreachable")
 
 
-def record_outcome(db_url: str, outcome: UploadOutcome, *, run_id: str | None, is_retry: bool) -> str | None:
-    """One outcome, one short transaction, so parallel runs never hold locks on many images at once."""
+def record_outcome(
+    db_url: str, outcome: UploadOutcome, *, run_id: str | None, is_retry: bool, now: datetime | None = None
+) -> str | None:
+    """One outcome, one short transaction, so parallel runs never hold locks on many images at once; `now` is the
+    stage's injected time (None: real time)."""
     return with_retry(
-        db_url, lambda session: images_db.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry)
+        db_url,
+        lambda session: images_db.apply_outcome(session, outcome, run_id=run_id, is_retry=is_retry, now=now),
     )
 

@@ -62,7 +62,7 @@ def run_discovery(
 ) -> DiscoverySummary:
     """Lists photos for the provider IDs that are due (staleness rule and per-provider back-off, or force) and
     stores them under the caps; `now` (default: the real UTC time) decides and stamps everything."""
-    run = StageRun(settings, providers, run_id)
+    run = StageRun(settings, providers, run_id, now)
     now = now or datetime.now(timezone.utc)
     with session_scope(run.settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)

@@ -74,7 +74,7 @@ def run_provider_ids(
 ) -> IdsSummary:
     """Finds missing provider IDs for a city's venues and stores matches and rejections (unless dry_run); `now`
     (default: the real UTC time) decides the cooldowns and stamps every stored decision."""
-    run = StageRun(settings, providers, run_id)
+    run = StageRun(settings, providers, run_id, now)
     now = now or datetime.now(timezone.utc)
     with session_scope(run.settings.db_url) as session:
         venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)

@@ -86,12 +86,15 @@ def run_retries(
     reopen_permanent: bool = False,
     max_images: int = 5000,
     run_id: str | None = None,
+    now: datetime | None = None,
 ) -> RetrySummary:
     """Retries failed images whose next_retry_at has passed (explicit image ids: at once), from their stored
     references: no search, details or photo-list call, except one details call per venue to refresh expired
-    Google references. Permanently failed images are only retried when an operator re-opens them."""
-    run = StageRun(settings, providers, run_id)
-    now = datetime.now(timezone.utc)
+    Google references. Permanently failed images are only retried when an operator re-opens them. `now` (default:
+    the real UTC time) decides what is due and which references expired, and stamps every outcome and call."""
+    run = StageRun(settings, providers, run_id, now)
+    clock_given = now is not None
+    now = now or datetime.now(timezone.utc)
     summary = RetrySummary()
     with session_scope(run.settings.db_url) as session:
         if reopen_permanent:
@@ -117,7 +120,7 @@ def run_retries(
         for task in blocked:
             summary.skipped_open_circuit[task.provider] = summary.skipped_open_circuit.get(task.provider, 0) + 1
         tasks = [t for t in tasks if t not in blocked]
-    log = OutcomeLog(run.settings.db_url, run_id, all_retries=True)
+    log = OutcomeLog(run.settings.db_url, run_id, all_retries=True, now=now if clock_given else None)
 
     async def retry(services: Services) -> int:
         reconciled = await adopt_stored(services, run.settings.db_url, tasks, log, run.settings.providers)

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any, TypeVar
 
 from venue_pipeline.pipeline.common import progress_log
@@ -56,19 +57,29 @@ def call_counts(services: Services) -> dict[str, int]:
 
 
 class StageRun:
-    """One run of a stage: started when built (the clock), with its provider-restricted settings and run id."""
+    """One run of a stage: started when built (the duration clock), with its provider-restricted settings, run id
+    and the caller's injected time `now` (None: real time), which the call ledger then stamps and counts quota
+    days by."""
 
-    def __init__(self, settings: Settings, providers: Sequence[str] | None, run_id: str | None) -> None:
+    def __init__(
+        self, settings: Settings, providers: Sequence[str] | None, run_id: str | None, now: datetime | None = None
+    ) -> None:
         self.t0 = time.monotonic()
         self.settings = restrict_providers(settings, providers)
         self.run_id = run_id
+        self.now = now
+
+    def clock(self) -> Callable[[], datetime] | None:
+        """The ledger's clock: the injected time held for the whole stage (a simulated stage is instantaneous)."""
+        now = self.now
+        return None if now is None else (lambda: now)
 
     def work(self, summary: StageSummary, work: Callable[[Services], Awaitable[R]]) -> R:
         """Opens the services, runs `work(services)` to its end, fills the summary's calls, cost and disabled
         providers (those the services disabled; a stage adds the ones its core disabled) and returns the result."""
 
         async def go() -> tuple[R, dict[str, int], dict[str, float], dict[str, str]]:
-            async with open_services(self.settings, self.run_id) as services:
+            async with open_services(self.settings, self.run_id, clock=self.clock()) as services:
                 try:
                     result = await work(services)
                 except BaseException:

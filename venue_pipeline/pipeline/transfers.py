@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from venue_pipeline.core.gallery import ImageTask, UploadOutcome
 from venue_pipeline.core.reconcile import Reconciled, reconcile
@@ -71,18 +72,20 @@ class OutcomeLog:
     completes (a crash loses at most the transfers in flight), and keeps where each image ended.
 
     `tried_before` holds the images attempted in an earlier run; an attempt on one of them, or a second attempt
-    in this run, is recorded as a retry (`all_retries`: every attempt is)."""
+    in this run, is recorded as a retry (`all_retries`: every attempt is). `now` is the stage's injected time
+    (None: each outcome's real time), which stamps the image and decides its next retry."""
 
     db_url: str
     run_id: str | None
     tried_before: set[int] = field(default_factory=set)
     all_retries: bool = False
+    now: datetime | None = None
     final: dict[int, tuple[UploadOutcome, str]] = field(default_factory=dict)
 
     def __call__(self, outcome: UploadOutcome) -> None:
         is_retry = self.all_retries or outcome.image_id in self.tried_before
         self.tried_before.add(outcome.image_id)
-        status = record_outcome(self.db_url, outcome, run_id=self.run_id, is_retry=is_retry)
+        status = record_outcome(self.db_url, outcome, run_id=self.run_id, is_retry=is_retry, now=self.now)
         if status is not None:
             self.final[outcome.image_id] = (outcome, status)
 

@@ -53,9 +53,11 @@ def run_uploads(
     providers: Sequence[str] = (),
     statuses: Sequence[str] = (ImageStatus.PENDING, ImageStatus.FAILED),
     run_id: str | None = None,
+    now: datetime | None = None,
 ) -> UploadSummary:
-    """Copies the selected images to the CDN from their stored references and records every attempt."""
-    run = StageRun(settings, providers, run_id)
+    """Copies the selected images to the CDN from their stored references and records every attempt; `now`
+    (default: the real UTC time) decides which failures are due and stamps every outcome and ledger row."""
+    run = StageRun(settings, providers, run_id, now)
     with session_scope(run.settings.db_url) as session:
         tasks = images_db.upload_tasks(
             session,
@@ -63,9 +65,11 @@ def run_uploads(
             venue_ids=list(venue_ids) or None,
             image_ids=list(image_ids) or None,
             statuses=statuses,
-            due_before=datetime.now(timezone.utc) if ImageStatus.FAILED in statuses else None,
+            due_before=(now or datetime.now(timezone.utc)) if ImageStatus.FAILED in statuses else None,
         )
-    log = OutcomeLog(run.settings.db_url, run_id, tried_before={t.image_id for t in tasks if t.attempts > 0})
+    log = OutcomeLog(
+        run.settings.db_url, run_id, tried_before={t.image_id for t in tasks if t.attempts > 0}, now=now
+    )
 
     summary = UploadSummary()
 

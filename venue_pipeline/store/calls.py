@@ -8,8 +8,10 @@ mid-run loses no completed call, and the calls it had in flight stay counted aga
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
@@ -33,11 +35,17 @@ def _sqlite_writer(url: str) -> threading.Lock:
 class DbCallLedger:
     """A CallLedger that writes each call as it happens, tagged with the run id; also the store of the shared
     limiter (providers/limits.py SharedPacing), so every process sharing the database paces one provider together.
+
+    `clock` (a stage's injected time, for a simulated year) stamps every call's `called_at` and quota day and
+    decides which day `calls_today` counts; None is the real UTC time. Pacing always runs on the real clock.
     """
 
-    def __init__(self, db_url: str, run_id: str | None = None) -> None:
+    def __init__(
+        self, db_url: str, run_id: str | None = None, clock: Callable[[], datetime] | None = None
+    ) -> None:
         self.db_url = db_url
         self.run_id = run_id
+        self.clock = clock
         self.recorded: list[ApiCall] = []  # this ledger's calls, for the run's summary (call counts and costs)
         self._lock = threading.Lock()
         self._engine: Engine | None = None
@@ -72,14 +80,21 @@ class DbCallLedger:
         """Today's (UTC) rows of the provider in the store, written by any process, calls in flight included."""
         with self.engine.connect() as conn:
             stored = conn.execute(
-                select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == provider, ApiCallRow.day == utc_day())
+                select(func.count(ApiCallRow.id)).where(ApiCallRow.provider == provider, ApiCallRow.day == utc_day(self._now()))
             ).scalar_one()
         return int(stored or 0)
 
+    def _now(self) -> datetime | None:
+        """The injected clock's time, None on the real clock."""
+        return self.clock() if self.clock is not None else None
+
     def record(self, call: ApiCall) -> None:
         """Writes a call that did not go through the shared limiter (one short INSERT), as it completes."""
+        now = self._now()
+        if now is not None:
+            call = replace(call, called_at=now)
         with self._writing() as engine:
-            limiter.record_call(engine, call, self.run_id)
+            limiter.record_call(engine, call, self.run_id, finished=now)
         with self._lock:
             self.recorded.append(call)
 
@@ -95,13 +110,16 @@ class DbCallLedger:
         with self._writing() as engine:
             return limiter.take_slot(
                 engine, provider, endpoint, rate_per_second=rate_per_second, daily_quota=daily_quota,
-                run_id=self.run_id,
+                run_id=self.run_id, stamp=self._now(),
             )
 
     def finish(self, call_id: int, call: ApiCall) -> None:
         """The outcome of a call whose row take_slot wrote."""
+        now = self._now()
+        if now is not None:
+            call = replace(call, called_at=now)
         with self._writing() as engine:
-            limiter.finish_call(engine, call_id, call)
+            limiter.finish_call(engine, call_id, call, finished=now)
         with self._lock:
             self.recorded.append(call)
 

@@ -197,10 +197,12 @@ def apply_outcome(
     run_id: str | None,
     is_retry: bool = False,
     max_attempts: int = 3,
+    now: datetime | None = None,
 ) -> str | None:
     """Writes one attempt and moves the image's status with compare-and-set, so an image already
-    uploaded by a concurrent run is never downgraded; returns the new status (None if skipped)."""
-    now = datetime.now(timezone.utc)
+    uploaded by a concurrent run is never downgraded; returns the new status (None if skipped). `now` (default:
+    the real time) stamps the row and decides the next retry."""
+    now = now or datetime.now(timezone.utc)
     row = session.get(VenueImageRow, outcome.image_id)
     if row is None:
         return None

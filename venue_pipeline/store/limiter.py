@@ -128,18 +128,20 @@ def take_slot(
     rate_per_second: float,
     daily_quota: int | None,
     run_id: str | None,
+    stamp: datetime | None = None,
 ) -> Slot:
     """Checks the quota, takes the provider's next call slot and writes the call's row ahead, in one transaction.
 
     Raises QuotaExhausted (nothing written, no slot used) when today's rows, in-flight calls included,
-    already reach `daily_quota`."""
+    already reach `daily_quota`. `stamp` (a stage's injected clock) replaces the slot's time as the call's
+    `called_at` and quota day, so a simulated day has its own quota; the pacing itself stays on the real clock."""
     if rate_per_second <= 0:
         raise ValueError(f"rate_per_second must be positive, got {rate_per_second}")
     with write_transaction(engine) as conn:
         now, next_slot = _begin_locked(conn, provider)
         slot = max(now, next_slot)
         at = datetime.fromtimestamp(slot, timezone.utc)
-        day = utc_day(at)
+        day = utc_day(stamp or at)
         if daily_quota is not None:
             used = _run(conn, _COUNT_DAY, {"provider": provider, "day": day}).scalar_one()
             if used >= daily_quota:
@@ -147,7 +149,7 @@ def take_slot(
         _run(conn, _SET_NEXT, {"provider": provider, "next_slot_at": slot + 1.0 / rate_per_second})
         values = {
             "provider": provider, "endpoint": endpoint, "status_code": None, "error_type": None, "cost": 0.0,
-            "duration_ms": 0, "run_id": run_id, "called_at": _when(conn, at), "day": day, "finished_at": None,
+            "duration_ms": 0, "run_id": run_id, "called_at": _when(conn, stamp or at), "day": day, "finished_at": None,
         }
         call_id = _run(conn, _INSERT_CALL + " RETURNING id", values).scalar_one()
     return Slot(int(call_id), slot - now, at)
@@ -163,23 +165,23 @@ def push_back(engine: Engine, provider: str, seconds: float) -> None:
             _run(conn, _SET_NEXT, {"provider": provider, "next_slot_at": now + seconds})
 
 
-def record_call(engine: Engine, call: ApiCall, run_id: str | None) -> None:
-    """Writes a call that did not go through a slot (one INSERT), as it completes."""
+def record_call(engine: Engine, call: ApiCall, run_id: str | None, finished: datetime | None = None) -> None:
+    """Writes a call that did not go through a slot (one INSERT), as it completes (`finished`: default now)."""
     with write_transaction(engine) as conn:
         _run(conn, _INSERT_CALL, {
             "provider": call.provider, "endpoint": call.endpoint, "status_code": call.status_code,
             "error_type": call.error_type, "cost": call.cost, "duration_ms": call.duration_ms, "run_id": run_id,
             "called_at": _when(conn, call.called_at), "day": utc_day(call.called_at),
-            "finished_at": _when(conn, datetime.now(timezone.utc)),
+            "finished_at": _when(conn, finished or datetime.now(timezone.utc)),
         })
 
 
-def finish_call(engine: Engine, call_id: int, call: ApiCall) -> None:
+def finish_call(engine: Engine, call_id: int, call: ApiCall, finished: datetime | None = None) -> None:
     """Fills in the outcome of a call whose row was written ahead (its slot time stays its called_at)."""
     with write_transaction(engine) as conn:
         _run(conn, _FINISH_CALL, {
             "id": call_id, "status_code": call.status_code, "error_type": call.error_type, "cost": call.cost,
-            "duration_ms": call.duration_ms, "finished_at": _when(conn, datetime.now(timezone.utc)),
+            "duration_ms": call.duration_ms, "finished_at": _when(conn, finished or datetime.now(timezone.utc)),
         })
 
 

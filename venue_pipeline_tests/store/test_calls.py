@@ -63,3 +63,37 @@ def test_every_call_is_written_as_it_is_recorded(any_db_url: str) -> None:
         with session_scope(any_db_url) as s:
             assert len(s.scalars(select(ApiCallRow.id)).all()) == n
     assert len(ledger.recorded) == 4
+
+
+def test_an_injected_clock_stamps_calls_and_counts_the_quota_on_the_simulated_day(any_db_url: str) -> None:
+    """Issue 15: a simulated year's quota must reset on the simulated next day, not on the real one."""
+    from venue_pipeline.core.errors import QuotaExhausted
+
+    day1 = datetime(2031, 5, 1, 5, 0, tzinfo=timezone.utc)
+    clock = {"now": day1}
+    ledger = DbCallLedger(any_db_url, run_id="sim", clock=lambda: clock["now"])
+    for _ in range(2):
+        slot = ledger.take_slot("foursquare", "search", rate_per_second=1000.0, daily_quota=2)
+        ledger.finish(slot.call_id, _call("foursquare", datetime.now(timezone.utc)))
+    ledger.record(_call("imagekit", datetime.now(timezone.utc)))
+    try:
+        ledger.take_slot("foursquare", "search", rate_per_second=1000.0, daily_quota=2)
+        raise AssertionError("the simulated day's quota should be used up")
+    except QuotaExhausted:
+        pass
+    assert ledger.calls_today("foursquare") == 2
+    assert DbCallLedger(any_db_url).calls_today("foursquare") == 0  # the real day saw none of them
+
+    clock["now"] = day1 + timedelta(days=1)  # the simulated next day: the quota has reset
+    assert ledger.calls_today("foursquare") == 0
+    slot = ledger.take_slot("foursquare", "search", rate_per_second=1000.0, daily_quota=2)
+    ledger.finish(slot.call_id, _call("foursquare", datetime.now(timezone.utc)))
+    with session_scope(any_db_url) as session:
+        rows = session.execute(select(ApiCallRow.provider, ApiCallRow.day, ApiCallRow.called_at)).all()
+    assert sorted((p, d) for p, d, _ in rows) == [
+        ("foursquare", "2031-05-01"), ("foursquare", "2031-05-01"), ("foursquare", "2031-05-02"),
+        ("imagekit", "2031-05-01"),
+    ]
+    assert {c.replace(tzinfo=timezone.utc) if c.tzinfo is None else c for _, _, c in rows} == {
+        day1, day1 + timedelta(days=1)
+    }
