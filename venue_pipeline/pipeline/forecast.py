@@ -1,0 +1,89 @@
+"""The cost forecast from the venue database and the providers in force: what the CLI and the report call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from venue_pipeline.core.forecast import Forecast, ProviderPlan, forecast
+from venue_pipeline.core.ports import PHOTO_ENDPOINT
+from venue_pipeline.providers.base import ProviderSettings, price
+from venue_pipeline.providers.registry import PROVIDER_SPECS, ask_endpoint
+from venue_pipeline.store.forecast_state import LedgerSoFar, ledger_so_far, read_state
+
+# The endpoint kind of a photo listing, per provider that lists photos (providers/foursquare.py list_photos,
+# providers/google_places.py: Place Details with the photos field); a retry refreshing an expired Google
+# reference calls the same details endpoint (pipeline/retries.py).
+LISTING_ENDPOINTS = {"foursquare": "photos", "google_places": "details"}
+REFRESH_ENDPOINTS = {"google_places": "details"}
+
+
+def provider_plans(settings: Iterable[ProviderSettings]) -> list[ProviderPlan]:
+    """The enabled providers (a key set) as the forecast sees them: endpoints, list prices, daily quota."""
+    plans = []
+    for s in settings:
+        known = PROVIDER_SPECS.get(s.name)
+        if known is None or not s.enabled or not s.api_key:
+            continue
+        lists = known.client.supports_photos and s.name in LISTING_ENDPOINTS
+        listing = LISTING_ENDPOINTS[s.name] if lists else None
+        endpoints = {ask_endpoint(s, "search"), ask_endpoint(s, "geocode"), PHOTO_ENDPOINT, *LISTING_ENDPOINTS.values()}
+        prices = {e: price(s, e, known.default_costs) for e in endpoints}
+        plans.append(
+            ProviderPlan(
+                name=s.name,
+                search_endpoint=ask_endpoint(s, "search"),
+                geocode_endpoint=ask_endpoint(s, "geocode"),
+                listing_endpoint=listing,
+                photo_endpoint=PHOTO_ENDPOINT if lists and prices[PHOTO_ENDPOINT] > 0 else None,
+                prices=prices,
+                daily_quota=s.daily_quota,
+            )
+        )
+    return plans
+
+
+def forecast_from_db(
+    session: Session, settings: Iterable[ProviderSettings], days: int = 365, start: datetime | None = None
+) -> Forecast:
+    """Reads the state in a few grouped queries and projects the next `days` daily looks from `start` (now)."""
+    state = read_state(session, provider_plans(settings), REFRESH_ENDPOINTS)
+    return forecast(state, start or datetime.now(timezone.utc), days)
+
+
+def cost_so_far(ledger: LedgerSoFar, venues: int) -> dict[str, Any]:
+    """The ledger's calls and dollars since its first call, and the same per venue-year (annualised over the
+    venues and the ledger's span in days, at least one)."""
+    calls, dollars = sum(ledger.calls.values()), sum(ledger.dollars.values())
+    days = ledger.days()
+    scale = 365.0 / days / venues if days and venues else 0.0
+    return {
+        "since": ledger.first.isoformat(timespec="seconds") if ledger.first else None,
+        "days": round(days, 2),
+        "venues": venues,
+        "calls": calls,
+        "dollars": round(dollars, 4),
+        "calls_per_venue_year": round(calls * scale, 2),
+        "dollars_per_venue_year": round(dollars * scale, 4),
+    }
+
+
+def cost_section(session: Session, settings: Iterable[ProviderSettings], days: int = 365) -> dict[str, Any]:
+    """The report's cost lines: per venue-year so far (the ledger) and the forecast for the next `days` beside it."""
+    settings = list(settings)
+    state = read_state(session, provider_plans(settings), REFRESH_ENDPOINTS)
+    ahead = forecast(state, datetime.now(timezone.utc), days)
+    so_far = cost_so_far(ledger_so_far(session), len(state.venues))
+    return {
+        "so_far": so_far,
+        "forecast": {
+            "days": days,
+            "calls": round(ahead.total_calls(), 1),
+            "dollars": round(ahead.total_dollars(), 2),
+            "calls_per_venue_year": round(ahead.per_venue_year(ahead.total_calls()), 2),
+            "dollars_per_venue_year": round(ahead.per_venue_year(ahead.total_dollars()), 4),
+        },
+    }
