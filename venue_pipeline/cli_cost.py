@@ -8,7 +8,9 @@ from typing import Any
 
 def _subcommands() -> list[Callable[[Any], None]]:
     """Each cost subcommand registers itself from its own module, so cli.py stays short."""
-    return []
+    from venue_pipeline.cli_cost_simulate import add_simulate
+
+    return [add_simulate]
 
 
 def add_cost_parser(sub: Any) -> None:
