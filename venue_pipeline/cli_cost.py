@@ -8,9 +8,10 @@ from typing import Any
 
 def _subcommands() -> list[Callable[[Any], None]]:
     """Each cost subcommand registers itself from its own module, so cli.py stays short."""
+    from venue_pipeline.cli_cost_forecast import add_forecast
     from venue_pipeline.cli_cost_simulate import add_simulate
 
-    return [add_simulate]
+    return [add_simulate, add_forecast]
 
 
 def add_cost_parser(sub: Any) -> None:
