@@ -132,7 +132,7 @@ def copy_state(db_url: str, dest: Path) -> str:
     url = make_url(normalize_url(db_url))
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         raise SimulationError(
-            f"cost simulate copies SQLite state only, not {url.get_backend_name()}: copy the PostgreSQL database into "
+            f"the simulation copies SQLite state only, not {url.get_backend_name()}: copy the PostgreSQL database into "
             "SQLite first, or run it on a SQLite database"
         )
     source = Path(url.database)
