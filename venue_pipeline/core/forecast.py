@@ -78,6 +78,7 @@ class Yields:
     upload_failure: float = 0.1  # a first upload attempt fails
     retry_failure: float = 0.5  # a retry attempt fails
     max_attempts: int = 3
+    billed_share: Mapping[tuple[str, str], float] = field(default_factory=dict)  # calls that cost (failures do not)
 
 
 @dataclass(frozen=True)
@@ -369,7 +370,8 @@ def _apply_quotas(projection: _Projection, plans: Mapping[str, ProviderPlan], ou
             out.deferred[provider] = out.deferred.get(provider, 0.0) + n
     for provider, by in out.calls.items():
         plan = plans[provider]
-        out.dollars[provider] = {e: n * plan.price(e) for e, n in by.items()}
+        share = projection.y.billed_share
+        out.dollars[provider] = {e: n * plan.price(e) * share.get((provider, e), 1.0) for e, n in by.items()}
 
 
 def forecast(state: ForecastState, start: datetime, days: int) -> Forecast:

@@ -102,6 +102,8 @@ class LedgerSoFar:
     first: datetime | None = None
     last: datetime | None = None
     by_endpoint: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    billed: Mapping[tuple[str, str], int] = field(default_factory=dict)  # rows with a cost (a failed call is free)
+    answered: Mapping[tuple[str, str], int] = field(default_factory=dict)  # rows without an error
 
     def days(self) -> float:
         """The ledger's span in days, at least one (a first enrichment takes minutes, not a year)."""
@@ -112,23 +114,30 @@ class LedgerSoFar:
 
 def ledger_so_far(session: Session) -> LedgerSoFar:
     """Calls and dollars per provider and endpoint, and the span of the ledger (one grouped query)."""
+    paid = func.sum(func.cast(ApiCallRow.cost > 0, Integer))
     stmt = select(
         ApiCallRow.provider, ApiCallRow.endpoint, func.count(), func.sum(ApiCallRow.cost),
-        func.min(ApiCallRow.called_at), func.max(ApiCallRow.called_at),
+        func.min(ApiCallRow.called_at), func.max(ApiCallRow.called_at), paid, func.count(ApiCallRow.id).filter(
+            ApiCallRow.error_type.is_(None)
+        ),
     ).group_by(ApiCallRow.provider, ApiCallRow.endpoint)
     calls: dict[str, int] = defaultdict(int)
     dollars: dict[str, float] = defaultdict(float)
     by_endpoint: dict[tuple[str, str], int] = {}
+    billed: dict[tuple[str, str], int] = {}
+    answered: dict[tuple[str, str], int] = {}
     first: datetime | None = None
     last: datetime | None = None
-    for provider, endpoint, n, cost, lo, hi in session.execute(stmt):
+    for provider, endpoint, n, cost, lo, hi, n_paid, n_ok in session.execute(stmt):
         calls[provider] += int(n)
+        billed[(provider, endpoint)] = int(n_paid or 0)
+        answered[(provider, endpoint)] = int(n_ok or 0)
         dollars[provider] += float(cost or 0.0)
         by_endpoint[(provider, endpoint)] = int(n)
         lo, hi = _utc(lo), _utc(hi)
         first = lo if first is None or (lo is not None and lo < first) else first
         last = hi if last is None or (hi is not None and hi > last) else last
-    return LedgerSoFar(dict(calls), dict(dollars), first, last, by_endpoint)
+    return LedgerSoFar(dict(calls), dict(dollars), first, last, by_endpoint, billed, answered)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -197,7 +206,7 @@ def estimate_yields(session: Session, plans: Sequence[ProviderPlan], ledger: Led
         listed, hit, photos, repeat_listings_hit, repeat_n = history.get(plan.name, (0, 0, 0, 0, 0))
         first_hit[plan.name] = min(_rate(hit, listed, 0.5, 1.0), 1.0)
         first_photos[plan.name] = photos / hit if hit else PRIOR_PHOTOS_PER_HIT
-        ok_listings = ledger.by_endpoint.get((plan.name, plan.listing_endpoint), 0)
+        ok_listings = ledger.answered.get((plan.name, plan.listing_endpoint), 0)
         repeats = max(ok_listings - listed, 0)
         repeat_hit[plan.name] = _rate(repeat_listings_hit, repeats, PRIOR_REPEAT_HIT)
         repeat_photos[plan.name] = _rate(repeat_n, repeat_listings_hit, PRIOR_PHOTOS_PER_HIT, 1.0)
@@ -229,7 +238,14 @@ def estimate_yields(session: Session, plans: Sequence[ProviderPlan], ledger: Led
         tried[bool(is_retry)] += n
         if outcome != "uploaded":
             failed[bool(is_retry)] += n
+    billed = {
+        (p.name, e): _rate(ledger.billed.get((p.name, e), 0), n, 1.0)
+        for p in plans
+        for e in p.prices
+        if p.price(e) > 0 and (n := ledger.by_endpoint.get((p.name, e), 0))
+    }
     return Yields(
+        billed_share=billed,
         first_listing_hit=first_hit,
         first_listing_photos=first_photos,
         repeat_listing_hit=repeat_hit,
