@@ -188,7 +188,7 @@ def distance_m(a: MatchRecord, b: MatchRecord) -> float | None:
 def _house_number(r: MatchRecord) -> str:
     if r.house_number:
         return normalize_house_number(r.house_number)
-    return split_address(r.address)[0]
+    return split_address(r.address, postcode=r.postcode, city=r.city)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,8 @@ _RANGE_RE = re.compile(r"\b(\d+[A-Za-z]?)\s*(?:-|\u2013|/|;|&)\s*\d+[A-Za-z]?\b"
 _FRACTION_RE = re.compile(r"\b(\d+)\s+1/2\b")
 # Singapore and Hong Kong style: "Block 106" / "Blk 106A" is the building's number.
 _BLOCK_RE = re.compile(r"\b(?:block|blk|bldg)\.?\s+(\d+[A-Za-z]?)\b", re.IGNORECASE)
+# A US formatted address's last part: the state and the ZIP ("pa 15213", "pa 15213-1234").
+_STATE_ZIP_RE = re.compile(r"^[a-z]{2}\s+\d{5}(?:-\d{4})?$")
 _HOUSE_NUMBER_RE = re.compile(r"^\d+[a-z]?(?:-\d+[a-z]?)?$")
 _APOSTROPHES = str.maketrans({"'": "", "\u2019": "", "\u2018": "", "`": "", "\u00b4": ""})
 
@@ -209,13 +211,15 @@ def is_fine_postcode(postcode: str | None) -> bool:
     return len(pc) >= 5 and any(c.isalpha() for c in pc) and any(c.isdigit() for c in pc)
 
 
-def split_address(address: str | None) -> tuple[str, str]:
-    """(house number, street) from a one-line address, in either "10 High St" or "High St, 10" order."""
+def split_address(address: str | None, *, postcode: str | None = None, city: str | None = None) -> tuple[str, str]:
+    """(house number, street) from a one-line address, in either "10 High St" or "High St, 10" order; the
+    town, the postcode and a US "PA 15213" part are left out, so a formatted line without a street
+    ("Pittsburgh, PA 15213") has no house number rather than the ZIP as one."""
     if not address:
         return "", ""
     address = _clean_numbers(address)
     parts = [fold(_UNIT_RE.sub(" ", p)) for p in address.split(",")]
-    parts = [p for p in parts if p]
+    parts = [p for p in parts if p and not _is_town_or_postcode(p, postcode, city)]
     if not parts:
         return "", ""
     # OSM style: "Picardy Place, 10" (the number is its own trailing part).
@@ -232,6 +236,15 @@ def split_address(address: str | None) -> tuple[str, str]:
     if len(tokens) >= 2 and _HOUSE_NUMBER_RE.match(tokens[-1]) and not re.fullmatch(r"\d+(st|nd|rd|th)", tokens[-1]):
         return tokens[-1], normalize_street(" ".join(tokens[:-1]))
     return "", normalize_street(" ".join(tokens))
+
+
+def _is_town_or_postcode(part: str, postcode: str | None, city: str | None) -> bool:
+    """An address part that names the town or the postcode (or a US state and ZIP), not the street."""
+    if city and part == fold(city):
+        return True
+    if postcode and normalize_postcode(part) == normalize_postcode(postcode):
+        return True
+    return bool(_STATE_ZIP_RE.match(part))
 
 
 def _clean_numbers(address: str) -> str:

@@ -204,3 +204,24 @@ def test_a_word_written_as_two_words_pairs_up() -> None:
 )
 def test_house_number_forms(address: str, expected: tuple[str, str]) -> None:
     assert split_address(address) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "postcode", "city"),
+    [
+        (", Pittsburgh, 15228", "15228", "Pittsburgh"),  # a Geo-ER Foursquare place without a street
+        ("Pittsburgh, PA 15213", None, None),  # Foursquare's formatted_address without a street
+        ("Edinburgh, EH6 8RG", "EH6 8RG", "Edinburgh"),
+    ],
+)
+def test_a_postcode_or_the_town_is_never_read_as_a_house_number(
+    address: str, postcode: str | None, city: str | None
+) -> None:
+    assert split_address(address, postcode=postcode, city=city)[0] == ""
+
+
+def test_a_place_without_a_street_does_not_disagree_on_the_house_number() -> None:
+    # Geo-ER Pittsburgh (osm_fsq): a true pair that read the ZIP as the house number 15228
+    osm = MatchRecord("Allegheny Podiatry", 40.3917, -80.0446, "Washington Road, 733", city="Pittsburgh")
+    fsq = MatchRecord("Allegheny Podiatry", 40.3920, -80.0444, ", Pittsburgh, 15228", "15228", city="Pittsburgh")
+    assert score_pair(osm, fsq).house_number == "unknown"

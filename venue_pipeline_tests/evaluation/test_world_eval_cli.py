@@ -47,24 +47,26 @@ def test_errors_are_one_line_exit_2(tmp_path, capsys, args: list[str], message: 
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
 
 
-def test_real_geo_er_pit_test_split(tmp_path, capsys) -> None:
-    """The pit test split of ../shared/data/geo_er/osm_fsq through the whole stage: shape and sane values only
-    (the matcher is being changed; docs/matching.md holds the numbers)."""
+@pytest.mark.parametrize("world", ["osm_fsq", "osm_yelp"])
+def test_real_geo_er_pit_test_split(world: str, tmp_path, capsys) -> None:
+    """The pit test split of a Geo-ER world through the whole stage keeps issue 9's bar (precision 0.98, recall
+    0.85); the chooser was fitted on train and its threshold chosen on valid, so this only guards against
+    regressions (docs/matching.md holds the numbers and how often test was read)."""
     shared = shared_data_dir()
-    source = shared / "geo_er" / "osm_fsq" if shared else None
+    source = shared / "geo_er" / world if shared else None
     if source is None or not (source / "pit_test.txt").is_file():
-        pytest.skip("Geo-ER osm_fsq data not found (../shared/data/geo_er/osm_fsq or $VENUE_SHARED_DATA): not in the repo")
+        pytest.skip(f"Geo-ER {world} data not found (../shared/data/geo_er/{world} or $VENUE_SHARED_DATA): not in the repo")
     out_json = tmp_path / "pit.json"
     assert main(["match-eval", "--world", str(source), "--city", "pit", "--split", "test", "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
-    assert "osm_fsq/pit" in out and "| foursquare | test-only |" in out
+    assert f"{world}/pit" in out and "| foursquare | test-only |" in out
     [result] = json.loads(out_json.read_text())
     metrics = {m["split"]: m for m in result["metrics"]}
     assert set(metrics) == {"all", "test", "test-only"}
     test = metrics["test"]
     assert test["venues"] == result["venues_run"] > 1000  # every venue of the test split
     assert 400 < test["with_true_place"] < test["venues"]
-    assert test["precision"] > 0.5 and 0.2 < test["recall"] <= 1.0
+    assert test["precision"] >= 0.98 and test["recall"] >= 0.85
     assert test["correct"] + test["wrong"] == test["stored"]
     assert test["correct"] + sum(test["misses"].values()) == test["with_true_place"]
     assert test["misses"]["error_or_deferred"] == 0  # no faults, no quota
