@@ -5,13 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from venue_pipeline.defs.assets import (
-    discovered_photos,
-    image_failure_report,
-    image_retries,
-    provider_ids,
-    uploaded_images,
-)
+from venue_pipeline.defs.assets import city_galleries, image_failure_report, image_retries
 from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids, report_alerts
 from venue_pipeline.defs.jobs import enrich_city_job, failure_report_job, reset_circuit_job, retry_job
 from venue_pipeline.defs.resources import build_resources, deployment_resources
@@ -31,7 +25,7 @@ def build_definitions(resources: Mapping[str, Any] | None = None) -> dg.Definiti
     field, and not the IO manager's folder, is run config, so the Launchpad cannot set a key, URL, path or
     database."""
     return dg.Definitions(
-        assets=[provider_ids, discovered_photos, uploaded_images, image_retries, image_failure_report],
+        assets=[city_galleries, image_retries, image_failure_report],
         asset_checks=[provider_ids_are_real_ids, image_invariants, report_alerts],
         jobs=[enrich_city_job, retry_job, failure_report_job, reset_circuit_job],
         schedules=[daily_retry_schedule, reenrich_stale_venues_schedule],

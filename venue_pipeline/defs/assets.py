@@ -1,7 +1,7 @@
 """The assets: each runs one core stage and turns its summary into UI metadata."""
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -22,6 +22,7 @@ from venue_pipeline.defs.resources import (
     VenueStore,
     settings_for,
 )
+from venue_pipeline.defs.run_config import CITY_ASSETS
 from venue_pipeline.local_runs import RUN_PID_TAG, run_worker_tags
 from venue_pipeline.pipeline import (
     IdsSummary,
@@ -33,6 +34,7 @@ from venue_pipeline.pipeline import (
     run_uploads,
 )
 from venue_pipeline.pipeline.common import progress_log
+from venue_pipeline.pipeline.flow import run_city_flow
 from venue_pipeline.pipeline.report import build_report
 from venue_pipeline.services import Settings
 from venue_pipeline.store import leases
@@ -41,6 +43,7 @@ from venue_pipeline.store.reports import save_snapshot
 warnings.filterwarnings("ignore", message=".*backfill_policy.*", category=dg.BetaWarning)
 
 S = TypeVar("S", bound=StageSummary)
+T = TypeVar("T")
 
 GROUP = "venue_galleries"
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=CITIES_PER_BACKFILL_RUN)
@@ -109,22 +112,56 @@ class RetryConfig(dg.Config):
     )
 
 
-CITY_ASSET: dict[str, Any] = {
-    "partitions_def": cities_partitions,
-    "backfill_policy": BACKFILL_POLICY,
-    "group_name": GROUP,
-    "kinds": {"python", "sql"},
+class CityGalleriesConfig(dg.Config):
+    """The city assets' config, one section per asset under its name (Launchpad: `ops.city_galleries.config`)."""
+
+    provider_ids: ProviderIdsConfig = Field(default_factory=ProviderIdsConfig, description="The ID stage.")
+    discovered_photos: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="Photo discovery.")
+    uploaded_images: UploadConfig = Field(default_factory=UploadConfig, description="The uploads (or retries).")
+
+    def pipelined(self, selected: set[str]) -> bool:
+        """The three stages run as one pipelined flow only when all three are selected, over the same venues, and
+        none is a dry run, a retry-only run or a pick of single images; anything else runs stage by stage."""
+        ids, discovery, uploads = self.provider_ids, self.discovered_photos, self.uploaded_images
+        return (
+            selected == set(CITY_ASSETS)
+            and not (ids.dry_run or ids.retry_failed_only or discovery.retry_failed_only or uploads.retry_failed_only)
+            and not uploads.image_ids
+            and list(ids.venue_ids) == list(discovery.venue_ids) == list(uploads.venue_ids)
+        )
+
+
+def _ids_metadata(summary: IdsSummary, settings: Settings) -> dict[str, Any]:
+    return ids_metadata(summary, {name: conf.daily_quota for name, conf in settings.provider_limits().items()})
+
+
+def _spec(name: str, description: str, deps: list[str]) -> dg.AssetSpec:
+    return dg.AssetSpec(name, description=description, deps=deps, group_name=GROUP, kinds={"python", "sql"})
+
+
+CITY_SPECS = [
+    _spec("provider_ids", "Every provider's place ID per venue: geocode venues without coordinates, search and match "
+          "the rest.", []),
+    _spec("discovered_photos", "Photo references from every provider that holds the venue, stored without secrets "
+          "under gallery caps.", ["provider_ids"]),
+    _spec("uploaded_images", "New and due photos copied to the image CDN, each ending uploaded or failed with a "
+          "classified error.", ["discovered_photos"]),
+]
+# per asset: its config section, its stage, its metadata, and the stage named when retry_failed_only skips it
+STAGES: dict[str, tuple[Callable[..., Any], Callable[[Any, Settings], dict[str, Any]], str | None]] = {
+    "provider_ids": (run_provider_ids, _ids_metadata, "provider IDs"),
+    "discovered_photos": (run_discovery, lambda s, _: discovery_metadata(s), "photo discovery"),
+    "uploaded_images": (run_uploads, upload_metadata, None),
 }
 
 
 def per_city(
-    context: dg.AssetExecutionContext, stage: Callable[..., S], settings: Settings, config: CityStageConfig
-) -> tuple[S | None, list[str]]:
-    """Runs a stage with the config's options for each city of the run (one, or a backfill's batch), each
-    under the city's lease (one writer per city across runs: a second run waits, then skips the city with
-    the reason), adds up the summaries, logs why any provider was disabled; returns (summary, skip reasons)."""
-    options = config.stage_options()
-    summaries: list[S] = []
+    context: dg.AssetExecutionContext, settings: Settings, work: Callable[[str], T]
+) -> tuple[list[T], list[str]]:
+    """Runs `work(city)` for each city of the run (one, or a backfill's batch), each under the city's lease (one
+    writer per city across runs: a second run waits, then skips the city with the reason); returns the results
+    and the skip reasons."""
+    results: list[T] = []
     skipped: list[str] = []
 
     def say(line: str) -> None:
@@ -139,82 +176,99 @@ def per_city(
                 context.log.warning(lease.skipped)
                 skipped.append(lease.skipped)
                 continue
-            summaries.append(stage(settings, city=city, run_id=context.run_id, **options))
-    summary = merge(summaries) if summaries else None
-    for reason in summary.disabled.values() if summary else ():
-        context.log.warning(reason)
-    return summary, skipped
+            results.append(work(city))
+    return results, skipped
 
 
-def city_asset(
+def stage_result(
     context: dg.AssetExecutionContext,
-    config: CityStageConfig,
-    resources: tuple[VenueStore, ProviderApis, ImageCdn],
-    stage: Callable[..., S],
+    key: str,
+    summaries: list[S],
+    skipped: list[str],
     metadata: Callable[[S, Settings], dict[str, Any]],
-    *,
-    skip: str | None = None,
+    settings: Settings,
 ) -> dg.MaterializeResult:
-    """A city asset's run: its stage per city and its metadata with the provider limits in force; with
-    retry_failed_only, a stage named by `skip` skips itself (before reading any setting) and says so."""
-    if skip and config.retry_failed_only:
-        return dg.MaterializeResult(metadata={"skipped": dg.MetadataValue.text(f"{skip} skipped: retry_failed_only")})
-    settings = settings_for(*resources)
-    summary, skipped = per_city(context, stage, settings, config)
+    """One city asset's materialization: its summaries added up (logging why any provider was disabled), its
+    metadata with the provider limits in force, and the cities its lease made it skip."""
     lease_note = {"skipped": dg.MetadataValue.text("; ".join(skipped))} if skipped else {}
-    if summary is None:
-        return dg.MaterializeResult(metadata=lease_note)
-    return dg.MaterializeResult(metadata={**metadata(summary, settings), **limits_metadata(settings), **lease_note})
-
-
-def _ids_metadata(summary: IdsSummary, settings: Settings) -> dict[str, Any]:
-    return ids_metadata(summary, {name: conf.daily_quota for name, conf in settings.provider_limits().items()})
-
-
-@dg.asset(**CITY_ASSET, pool="provider_api")
-def provider_ids(
-    context: dg.AssetExecutionContext,
-    config: ProviderIdsConfig,
-    venue_store: VenueStore,
-    provider_apis: ProviderApis,
-    image_cdn: ImageCdn,
-) -> dg.MaterializeResult:
-    """Every provider's place ID per venue: geocode venues without coordinates, search and match the rest."""
-    resources = (venue_store, provider_apis, image_cdn)
-    return city_asset(context, config, resources, run_provider_ids, _ids_metadata, skip="provider IDs")
-
-
-@dg.asset(**CITY_ASSET, deps=[provider_ids], pool="provider_api")
-def discovered_photos(
-    context: dg.AssetExecutionContext,
-    config: DiscoveryConfig,
-    venue_store: VenueStore,
-    provider_apis: ProviderApis,
-    image_cdn: ImageCdn,
-) -> dg.MaterializeResult:
-    """Photo references from every provider that holds the venue, stored without secrets under gallery caps."""
-    resources = (venue_store, provider_apis, image_cdn)
-    return city_asset(
-        context, config, resources, run_discovery, lambda s, _: discovery_metadata(s), skip="photo discovery"
+    if not summaries:
+        return dg.MaterializeResult(asset_key=key, metadata=lease_note)
+    summary = merge(summaries)
+    for reason in summary.disabled.values():
+        context.log.warning(reason)
+    return dg.MaterializeResult(
+        asset_key=key, metadata={**metadata(summary, settings), **limits_metadata(settings), **lease_note}
     )
 
 
-@dg.asset(**CITY_ASSET, deps=[discovered_photos], pool="image_upload")
-def uploaded_images(
+def stage_by_stage(
+    context: dg.AssetExecutionContext, key: str, config: CityStageConfig, settings_of: Callable[[], Settings]
+) -> dg.MaterializeResult:
+    """One selected city asset run on its own, as before the flow: its stage per city; with retry_failed_only the
+    ID and discovery stages skip themselves (before reading any setting) and uploads retry the city's failures."""
+    stage, metadata, skip = STAGES[key]
+    if config.retry_failed_only:
+        if skip:
+            return dg.MaterializeResult(asset_key=key, metadata={"skipped": dg.MetadataValue.text(f"{skip} skipped: retry_failed_only")})
+        stage, metadata = run_retries, lambda s, _: retry_metadata(s)  # from stored references: no provider search
+    settings = settings_of()
+    options = config.stage_options()
+    summaries, skipped = per_city(context, settings, lambda city: stage(settings, city=city, run_id=context.run_id, **options))
+    return stage_result(context, key, summaries, skipped, metadata, settings)
+
+
+def pipelined(
+    context: dg.AssetExecutionContext, config: CityGalleriesConfig, settings: Settings
+) -> Iterator[dg.MaterializeResult]:
+    """The three city assets as one pipelined flow per city (pipeline/flow.py), one materialization each."""
+    flows, skipped = per_city(
+        context,
+        settings,
+        lambda city: run_city_flow(
+            settings,
+            city,
+            ids=config.provider_ids.stage_options(),
+            discovery=config.discovered_photos.stage_options(),
+            uploads=config.uploaded_images.stage_options(),
+            run_id=context.run_id,
+        ),
+    )
+    by_stage = {"provider_ids": [f.ids for f in flows], "discovered_photos": [f.discovery for f in flows],
+                "uploaded_images": [f.uploads for f in flows]}
+    for key in CITY_ASSETS:
+        yield stage_result(context, key, by_stage[key], skipped, STAGES[key][1], settings)
+
+
+@dg.multi_asset(
+    name="city_galleries",
+    specs=CITY_SPECS,
+    can_subset=True,
+    partitions_def=cities_partitions,
+    backfill_policy=BACKFILL_POLICY,
+    pool="provider_api",
+)
+def city_galleries(
     context: dg.AssetExecutionContext,
-    config: UploadConfig,
+    config: CityGalleriesConfig,
     venue_store: VenueStore,
     provider_apis: ProviderApis,
     image_cdn: ImageCdn,
-) -> dg.MaterializeResult:
-    """New and due photos copied to the image CDN, each ending uploaded or failed with a classified error."""
-    resources = (venue_store, provider_apis, image_cdn)
-    if config.retry_failed_only:  # the city's due failures from their stored references: no provider search
-        return city_asset(context, config, resources, run_retries, lambda s, _: retry_metadata(s))
-    return city_asset(context, config, resources, run_uploads, upload_metadata)
+) -> Iterator[dg.MaterializeResult]:
+    """A city's galleries: provider IDs, discovered photos and uploads, pipelined venue by venue when all three run."""
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+
+    def settings_of() -> Settings:
+        return settings_for(venue_store, provider_apis, image_cdn)
+
+    if config.pipelined(selected):
+        yield from pipelined(context, config, settings_of())
+        return
+    for key in CITY_ASSETS:
+        if key in selected:
+            yield stage_by_stage(context, key, getattr(config, key), settings_of)
 
 
-@dg.asset(deps=[uploaded_images], group_name=GROUP, kinds={"python", "sql"}, pool="image_upload")
+@dg.asset(deps=["uploaded_images"], group_name=GROUP, kinds={"python", "sql"}, pool="image_upload")
 def image_retries(
     context: dg.AssetExecutionContext,
     config: RetryConfig,
@@ -237,7 +291,7 @@ def image_retries(
     return dg.MaterializeResult(metadata=retry_metadata(summary))
 
 
-@dg.asset(deps=[uploaded_images, image_retries], group_name=GROUP, kinds={"python", "sql"})
+@dg.asset(deps=["uploaded_images", image_retries], group_name=GROUP, kinds={"python", "sql"})
 def image_failure_report(
     context: dg.AssetExecutionContext, venue_store: VenueStore, provider_apis: ProviderApis
 ) -> dg.MaterializeResult:

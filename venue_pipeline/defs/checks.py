@@ -2,18 +2,14 @@
 
 import dagster as dg
 
-from venue_pipeline.defs.assets import (
-    image_failure_report,
-    provider_ids,
-    uploaded_images,
-)
+from venue_pipeline.defs.assets import image_failure_report
 from venue_pipeline.defs.resources import ReportPolicy, VenueStore
 from venue_pipeline.store import images
 from venue_pipeline.store import provider_ids as id_store
 from venue_pipeline.store.reports import latest_snapshot
 
 
-@dg.asset_check(asset=provider_ids, description="No stored provider ID is empty or an address string.")
+@dg.asset_check(asset="provider_ids", description="No stored provider ID is empty or an address string.")
 def provider_ids_are_real_ids(venue_store: VenueStore) -> dg.AssetCheckResult:
     """An address stored as an ID broke every later lookup in the original system; catch it at once."""
     with venue_store.session() as session:
@@ -46,11 +42,11 @@ def _image_check_results(venue_store: VenueStore) -> dict[str, tuple[int, list]]
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec("no_duplicate_images", asset=uploaded_images,
+        dg.AssetCheckSpec("no_duplicate_images", asset="uploaded_images",
                           description="No two rows share (venue, provider, photo key) or a CDN path."),
-        dg.AssetCheckSpec("no_secret_in_stored_urls", asset=uploaded_images,
+        dg.AssetCheckSpec("no_secret_in_stored_urls", asset="uploaded_images",
                           description="No stored reference, CDN URL or error message carries a key or signature."),
-        dg.AssetCheckSpec("every_image_has_a_status", asset=uploaded_images,
+        dg.AssetCheckSpec("every_image_has_a_status", asset="uploaded_images",
                           description="Every image row is pending, uploaded, failed or permanently_failed."),
     ]
 )

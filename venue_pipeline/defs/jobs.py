@@ -3,22 +3,18 @@
 import dagster as dg
 from pydantic import Field
 
-from venue_pipeline.defs.assets import (
-    discovered_photos,
-    image_failure_report,
-    image_retries,
-    provider_ids,
-    uploaded_images,
-)
+from venue_pipeline.defs.assets import city_galleries, image_failure_report, image_retries
 from venue_pipeline.defs.partitions import cities_partitions
 from venue_pipeline.defs.resources import VenueStore
 from venue_pipeline.store import circuits
 
 enrich_city_job = dg.define_asset_job(
     name="enrich_city_job",
-    selection=dg.AssetSelection.assets(provider_ids, discovered_photos, uploaded_images),
+    selection=dg.AssetSelection.assets(city_galleries),
     partitions_def=cities_partitions,
-    description="Find provider IDs, discover photos and copy them to the CDN for one city.",
+    description="Find provider IDs, discover photos and copy them to the CDN for one city, venue by venue: a "
+    "venue's photos are listed and uploaded while the ID stage works on the others. Config: "
+    "ops.city_galleries.config.{provider_ids,discovered_photos,uploaded_images}.",
 )
 
 retry_job = dg.define_asset_job(

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from venue_pipeline.core.backoff import ListingState, listing_due
 from venue_pipeline.core.budget import with_budgets
-from venue_pipeline.core.photos import PhotoListing, discover_photos
+from venue_pipeline.core.photos import PhotoLister, PhotoListing, discover_photos
 from venue_pipeline.core.quality import quality_score
 from venue_pipeline.core.staleness import due_providers
 from venue_pipeline.core.statuses import IdStatus
 from venue_pipeline.pipeline.budget import stage_budgets
 from venue_pipeline.pipeline.common import with_retry
+from venue_pipeline.pipeline.handoff import Handoff
 from venue_pipeline.pipeline.stage import StageRun, StageSummary
 from venue_pipeline.services import Settings
 from venue_pipeline.store import images as images_db
@@ -48,31 +50,24 @@ class DiscoverySummary(StageSummary):
         )
 
 
-def run_discovery(
-    settings: Settings,
-    city: str | None,
+def plan_listings(
+    db_url: str,
+    venue_ids: Sequence[int],
+    now: datetime,
     *,
-    venue_ids: Sequence[int] = (),
-    providers: Sequence[str] = (),
     force: bool = False,
     fresh_with_images_days: int = 30,
     fresh_without_images_days: int = 7,
-    run_id: str | None = None,
-    now: datetime | None = None,
-) -> DiscoverySummary:
-    """Lists photos for the provider IDs that are due (staleness rule and per-provider back-off, or force) and
-    stores them under the caps; `now` (default: the real UTC time) decides and stamps everything."""
-    run = StageRun(settings, providers, run_id, now)
-    now = now or datetime.now(timezone.utc)
-    with session_scope(run.settings.db_url) as session:
-        venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
-        all_ids = [v.id for v in venues]
-        rows = id_store.ids_for(session, all_ids)
-        checked = images_checked(session, all_ids)
-        galleries = images_db.gallery_counts(session, all_ids)
+) -> tuple[dict[int, dict[str, str]], int]:
+    """The listings that are due for these venues (staleness rule and per-provider back-off, or force), as
+    {venue: {provider: place id}}, and how many the back-off held back; for a city or for one venue at a time."""
+    with session_scope(db_url) as session:
+        rows = id_store.ids_for(session, venue_ids)
+        checked = images_checked(session, venue_ids)
+        galleries = images_db.gallery_counts(session, venue_ids)
     place_ids: dict[int, dict[str, str]] = {}
     backed_off = 0
-    for vid in all_ids:
+    for vid in venue_ids:
         matched = {p: r for p, r in rows.get(vid, {}).items() if r.status == IdStatus.MATCHED and r.place_id}
         checked_at, has_images = checked.get(vid, (None, False))
         due = due_providers(
@@ -89,7 +84,40 @@ def run_discovery(
         backed_off += len(due) - len(earned)
         if earned:
             place_ids[vid] = {p: matched[p].place_id for p in earned}
-    ids = sorted(place_ids)
+    return place_ids, backed_off
+
+
+def run_discovery(
+    settings: Settings,
+    city: str | None,
+    *,
+    venue_ids: Sequence[int] = (),
+    providers: Sequence[str] = (),
+    force: bool = False,
+    fresh_with_images_days: int = 30,
+    fresh_without_images_days: int = 7,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    venues_from: Handoff | None = None,
+    on_stored: Callable[[int], None] | None = None,
+) -> DiscoverySummary:
+    """Lists photos for the provider IDs that are due (plan_listings) and stores them under the caps; `now`
+    (default: the real UTC time) decides and stamps everything. With `venues_from` (the pipelined flow) each venue
+    is planned and listed as the ID stage hands it over; `on_stored(venue_id)` is told once a venue's listings are
+    stored (or it had nothing to list), so its uploads can start."""
+    run = StageRun(settings, providers, run_id, now)
+    now = now or datetime.now(timezone.utc)
+    db_url = run.settings.db_url
+    with session_scope(db_url) as session:
+        venues = list_venues(session, city_slug=city, venue_ids=list(venue_ids) or None)
+    all_ids = [v.id for v in venues]
+    freshness = {
+        "force": force,
+        "fresh_with_images_days": fresh_with_images_days,
+        "fresh_without_images_days": fresh_without_images_days,
+    }
+    place_ids, backed_off = ({}, 0) if venues_from is not None else plan_listings(db_url, all_ids, now, **freshness)
+    arrived: list[int] = [] if venues_from is not None else list(all_ids)
 
     summary = DiscoverySummary(venues=len(venues), backed_off=backed_off)
     discovered: Counter[str] = Counter()
@@ -112,22 +140,49 @@ def run_discovery(
                 mark_images_checked(session, [venue_id], now)
             return saved
 
-        for listing, counts in with_retry(run.settings.db_url, save):
+        for listing, counts in with_retry(db_url, save):
             discovered[listing.provider] += len(listing.photos)
             new[listing.provider] += counts.new
             updated[listing.provider] += counts.updated
             summary.capped += counts.capped
+        if on_stored is not None:
+            on_stored(venue_id)
+
+    async def listed_as_handed(lister: PhotoLister, handoff: Handoff) -> None:
+        """Each venue planned and listed as the ID stage stored it; one with nothing due goes straight on."""
+        listing: list[asyncio.Task[None]] = []
+        async for vid in handoff.venues():
+            arrived.append(vid)
+            due, held = plan_listings(db_url, [vid], now, **freshness)
+            summary.backed_off += held
+            if due:
+                place_ids.update(due)
+                listing.append(asyncio.create_task(lister.venue(vid, due[vid])))
+            elif on_stored is not None:  # nothing to list: its waiting images (earlier runs) can be uploaded
+                on_stored(vid)
+        await asyncio.gather(*listing)
 
     def work(services: Any) -> Any:
         summary.quota_share = stage_budgets(run.settings, services, city, all_ids, "discovery", now)
+        if venues_from is not None:  # the ID stage runs alongside and may spend its lookups' part: keep the rest
+            lookups = stage_budgets(run.settings, services, city, all_ids, "ids", now)
+            summary.quota_share = {p: max(0, n - lookups.get(p, 0)) for p, n in summary.quota_share.items()}
         clients = with_budgets(services.clients, summary.quota_share)
-        return discover_photos(ids, place_ids, clients, on_venue=store_venue)
+        if venues_from is None:
+            return discover_photos(sorted(place_ids), place_ids, clients, on_venue=store_venue)
+
+        async def streamed() -> Any:
+            lister = PhotoLister(clients, on_venue=store_venue)
+            await listed_as_handed(lister, venues_from)
+            return lister.finish()
+
+        return streamed()
 
     result = run.work(summary, work)
     summary.disabled.update(result.disabled)
-    summary.due_venues = len(ids)
-    with session_scope(run.settings.db_url) as session:  # venues with nothing to list were checked too
-        mark_images_checked(session, [v for v in all_ids if v not in place_ids], now)
+    summary.due_venues = len(place_ids)
+    with session_scope(db_url) as session:  # venues with nothing to list were checked too
+        mark_images_checked(session, [v for v in arrived if v not in place_ids], now)
     summary.listings = len(result.listings)
     summary.deferred = dict(result.deferred)
     summary.discovered, summary.new, summary.updated = dict(discovered), dict(new), dict(updated)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -71,9 +71,11 @@ def run_provider_ids(
     dry_run: bool = False,
     run_id: str | None = None,
     now: datetime | None = None,
+    on_stored: Callable[[int], None] | None = None,
 ) -> IdsSummary:
     """Finds missing provider IDs for a city's venues and stores matches and rejections (unless dry_run); `now`
-    (default: the real UTC time) decides the cooldowns and stamps every stored decision."""
+    (default: the real UTC time) decides the cooldowns and stamps every stored decision; `on_stored(venue_id)` is
+    told as each venue's decisions are stored (the pipelined flow starts its photo listings then)."""
     run = StageRun(settings, providers, run_id, now)
     now = now or datetime.now(timezone.utc)
     with session_scope(run.settings.db_url) as session:
@@ -99,6 +101,8 @@ def run_provider_ids(
             id_store.save(session, records, now)
 
         with_retry(run.settings.db_url, save)
+        if on_stored is not None:
+            on_stored(venue_id)
 
     def work(services: Any) -> Any:
         summary.quota_share = stage_budgets(run.settings, services, city, ids, "ids", now)

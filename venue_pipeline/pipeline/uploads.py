@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -9,8 +10,10 @@ from typing import Any
 
 from venue_pipeline.core.adaptive import TransferLimits
 from venue_pipeline.core.gallery import ImageTask
+from venue_pipeline.core.reconcile import Reconciled
 from venue_pipeline.core.statuses import ImageStatus
-from venue_pipeline.core.upload import photo_rate_caps, upload_images
+from venue_pipeline.core.upload import Transfers, photo_rate_caps
+from venue_pipeline.pipeline.handoff import Handoff
 from venue_pipeline.pipeline.stage import StageRun
 from venue_pipeline.pipeline.transfers import OutcomeLog, TransferSummary, adopt_stored
 from venue_pipeline.services import Services, Settings
@@ -54,19 +57,25 @@ def run_uploads(
     statuses: Sequence[str] = (ImageStatus.PENDING, ImageStatus.FAILED),
     run_id: str | None = None,
     now: datetime | None = None,
+    venues_from: Handoff | None = None,
 ) -> UploadSummary:
     """Copies the selected images to the CDN from their stored references and records every attempt; `now`
-    (default: the real UTC time) decides which failures are due and stamps every outcome and ledger row."""
+    (default: the real UTC time) decides which failures are due and stamps every outcome and ledger row. With
+    `venues_from` (the pipelined flow) each venue's waiting images start as discovery hands the venue over."""
     run = StageRun(settings, providers, run_id, now)
-    with session_scope(run.settings.db_url) as session:
-        tasks = images_db.upload_tasks(
-            session,
-            city_slug=city,
-            venue_ids=list(venue_ids) or None,
-            image_ids=list(image_ids) or None,
-            statuses=statuses,
-            due_before=(now or datetime.now(timezone.utc)) if ImageStatus.FAILED in statuses else None,
-        )
+
+    def waiting(venues: Sequence[int]) -> list[ImageTask]:
+        with session_scope(run.settings.db_url) as session:
+            return images_db.upload_tasks(
+                session,
+                city_slug=city,
+                venue_ids=list(venues) or None,
+                image_ids=list(image_ids) or None,
+                statuses=statuses,
+                due_before=(now or datetime.now(timezone.utc)) if ImageStatus.FAILED in statuses else None,
+            )
+
+    tasks = [] if venues_from is not None else waiting(venue_ids)
     log = OutcomeLog(
         run.settings.db_url, run_id, tried_before={t.image_id for t in tasks if t.attempts > 0}, now=now
     )
@@ -74,13 +83,27 @@ def run_uploads(
     summary = UploadSummary()
 
     async def transfer(services: Services) -> tuple[int, list[ImageTask]]:
-        reconciled = await adopt_stored(services, run.settings.db_url, tasks, log, run.settings.providers)
-        summary.take(reconciled)
         limits = TransferLimits(rate_caps=photo_rate_caps(services.clients))
-        outcomes, skipped = await upload_images(
-            reconciled.remaining, services.clients, services.http, services.image_store,
+        transfers = Transfers(
+            services.clients, services.http, services.image_store,
             ledger=services.ledger, limits=limits, on_outcome=log,
         )
+        reconciled: list[Reconciled] = []
+
+        async def start(batch: list[ImageTask]) -> None:
+            """Files a crashed run stored are adopted first (one listing per venue folder), the rest transferred."""
+            log.tried_before.update(t.image_id for t in batch if t.attempts > 0)
+            done = await adopt_stored(services, run.settings.db_url, batch, log, run.settings.providers)
+            reconciled.append(done)
+            transfers.add(done.remaining)
+
+        if venues_from is None:
+            await start(tasks)
+        else:
+            starting = [asyncio.create_task(start(waiting([vid]))) async for vid in venues_from.venues()]
+            await asyncio.gather(*starting)
+        summary.take(_joined(reconciled))
+        outcomes, skipped = await transfers.finish()
         if outcomes:
             summary.concurrency = list(limits.peaks().items())
         return len(outcomes), skipped
@@ -104,3 +127,14 @@ def run_uploads(
                 }
             )
     return run.finish(summary)
+
+
+def _joined(parts: Sequence[Reconciled]) -> Reconciled:
+    """What reconciling every venue folder of the run did, as one."""
+    return Reconciled(
+        remaining=[t for p in parts for t in p.remaining],
+        adopted=[o for p in parts for o in p.adopted],
+        removed=[r for p in parts for r in p.removed],
+        folders=sum(p.folders for p in parts),
+        notes=[n for p in parts for n in p.notes],
+    )

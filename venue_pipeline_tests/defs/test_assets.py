@@ -12,12 +12,7 @@ from sqlalchemy import func, select, update
 from venue_pipeline.cli import import_file
 from venue_pipeline.core.statuses import ImageStatus
 from venue_pipeline.definitions import build_definitions
-from venue_pipeline.defs.assets import (
-    discovered_photos,
-    image_failure_report,
-    provider_ids,
-    uploaded_images,
-)
+from venue_pipeline.defs.assets import city_galleries, image_failure_report
 from venue_pipeline.defs.checks import image_invariants, provider_ids_are_real_ids
 from venue_pipeline.defs.resources import (
     ImageCdn,
@@ -25,7 +20,7 @@ from venue_pipeline.defs.resources import (
     VenueStore,
     build_resources,
 )
-from venue_pipeline.defs.run_config import CITY_ASSETS
+from venue_pipeline.defs.run_config import CITY_ASSETS, CITY_OP
 from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.pipeline import run_discovery, run_provider_ids
 from venue_pipeline.services import Settings
@@ -39,7 +34,8 @@ from venue_pipeline.store.schema import (
 
 
 def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    mats = result.asset_materializations_for_node(key)
+    events = result.get_asset_materialization_events()
+    mats = [e.event_specific_data.materialization for e in events if e.asset_key == dg.AssetKey(key)]
     assert mats, f"no materialization of {key}"
     return {k: v.value for k, v in mats[-1].metadata.items()}
 
@@ -56,7 +52,7 @@ def test_materialize_all_four_assets_for_one_city(db_url, tmp_path, monkeypatch,
         "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
     }
     city = dg.materialize(
-        [provider_ids, discovered_photos, uploaded_images, provider_ids_are_real_ids, image_invariants],
+        [city_galleries, provider_ids_are_real_ids, image_invariants],  # all three: the pipelined flow
         partition_key="exeter",
         resources=resources,
         instance=dagster_instance,
@@ -123,7 +119,7 @@ def test_enrich_city_job_with_retry_failed_only_retries_the_city_without_provide
         "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
     }
     job = build_definitions({**build_resources(), **resources}).resolve_job_def("enrich_city_job")
-    run_config = {"ops": {name: {"config": {"retry_failed_only": True}} for name in CITY_ASSETS}}
+    run_config = {"ops": {CITY_OP: {"config": {name: {"retry_failed_only": True} for name in CITY_ASSETS}}}}
     result = job.execute_in_process(run_config=run_config, partition_key="exeter", instance=dagster_instance)
     assert result.success
 
@@ -140,3 +136,32 @@ def test_enrich_city_job_with_retry_failed_only_retries_the_city_without_provide
     assert statuses == {ImageStatus.UPLOADED: failed}
     assert len(attempts) == failed and all(attempts)  # each recorded as a retry
     assert endpoints <= {"photo"}  # no search, details or photo-list call: stored references only
+
+
+def test_one_city_asset_selected_runs_its_stage_alone(db_url, tmp_path, monkeypatch, dagster_instance) -> None:
+    """An operator materialising one city asset (a subset of the multi-asset) gets that stage as before: the ID
+    stage alone lists no photo, then discovery alone uploads nothing."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(db_url, limited_demo_csv(4, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    dagster_instance.add_dynamic_partitions("cities", ["exeter"])
+    resources = {
+        "venue_store": VenueStore(db_url=db_url),
+        "provider_apis": ProviderApis(sandbox_faults="none"),
+        "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
+    }
+    job = build_definitions({**build_resources(), **resources}).resolve_job_def("enrich_city_job")
+    ids = job.execute_in_process(
+        partition_key="exeter", instance=dagster_instance, asset_selection=[dg.AssetKey("provider_ids")]
+    )
+    assert ids.success and _metadata(ids, "provider_ids")["venues"] == 4
+    assert {e.asset_key for e in ids.get_asset_materialization_events()} == {dg.AssetKey("provider_ids")}
+    with session_scope(db_url) as s:
+        assert s.scalar(select(func.count(VenueImageRow.id))) == 0
+    photos = job.execute_in_process(
+        partition_key="exeter", instance=dagster_instance, asset_selection=[dg.AssetKey("discovered_photos")],
+        run_config={"ops": {CITY_OP: {"config": {"discovered_photos": {"venue_ids": []}}}}},
+    )
+    assert photos.success and _metadata(photos, "discovered_photos")["photos_new"] > 0
+    with session_scope(db_url) as s:
+        assert set(s.scalars(select(VenueImageRow.status)).all()) == {ImageStatus.PENDING}

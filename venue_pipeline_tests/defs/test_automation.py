@@ -130,7 +130,7 @@ def test_reenrich_schedule_requests_stale_venues_city_by_city(db_url, dagster_in
     result = reenrich_stale_venues_schedule.evaluate_tick(ctx)
     by_city = {r.partition_key: r for r in result.run_requests}
     assert sorted(by_city) == ["bath", "york"]  # leeds was checked today
-    assert len(by_city["bath"].run_config["ops"]["discovered_photos"]["config"]["venue_ids"]) == 2
+    assert len(by_city["bath"].run_config["ops"]["city_galleries"]["config"]["discovered_photos"]["venue_ids"]) == 2
     assert by_city["bath"].run_key == f"reenrich:{NOW:%Y-%m-%d}:bath"
 
 
@@ -155,8 +155,8 @@ def test_reenrich_schedule_asks_quota_deferred_work_the_next_day(db_url, dagster
     result = reenrich_stale_venues_schedule.evaluate_tick(ctx)
     by_city = {r.partition_key: r for r in result.run_requests}
     assert sorted(by_city) == ["bath", "york"]
-    assert by_city["bath"].run_config["ops"]["discovered_photos"]["config"]["venue_ids"] == [ids["0"]]
-    assert by_city["york"].run_config["ops"]["provider_ids"]["config"]["venue_ids"] == [ids["2"]]
+    assert by_city["bath"].run_config["ops"]["city_galleries"]["config"]["discovered_photos"]["venue_ids"] == [ids["0"]]
+    assert by_city["york"].run_config["ops"]["city_galleries"]["config"]["provider_ids"]["venue_ids"] == [ids["2"]]
 
 
 def test_reenrich_schedule_skips_when_everything_is_fresh(db_url, dagster_instance) -> None:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file
-from venue_pipeline.defs.assets import provider_ids
+from venue_pipeline.defs.assets import city_galleries
 from venue_pipeline.defs.partitions import CITY_RUN_TAG
 from venue_pipeline.defs.resources import ImageCdn, ProviderApis, VenueStore
 from venue_pipeline.demo import limited_demo_csv
@@ -31,14 +31,23 @@ def city_db(db_url, tmp_path, monkeypatch) -> str:
     return db_url
 
 
-def _ids_run(db_url: str, instance: dg.DagsterInstance, city: str, tmp_path) -> dg.ExecuteInProcessResult:
+def _ids_run(
+    db_url: str, instance: dg.DagsterInstance, city: str, tmp_path, keys: tuple[str, ...] = ("provider_ids",)
+) -> dg.ExecuteInProcessResult:
     instance.add_dynamic_partitions("cities", [city])
     resources = {
         "venue_store": VenueStore(db_url=db_url),
         "provider_apis": ProviderApis(),
         "image_cdn": ImageCdn(image_dir=str(tmp_path / "images")),
     }
-    return dg.materialize([provider_ids], partition_key=city, resources=resources, instance=instance)
+    return dg.materialize(
+        [city_galleries], partition_key=city, resources=resources, instance=instance, selection=list(keys)
+    )
+
+
+def _meta(result: dg.ExecuteInProcessResult, key: str = "provider_ids") -> dict:
+    events = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(key)]
+    return events[-1].event_specific_data.materialization.metadata
 
 
 def _log(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult) -> list[str]:
@@ -58,13 +67,17 @@ def test_a_second_run_of_a_held_city_skips_it_with_the_reason_and_calls_nothing(
     assert leases.try_acquire(city_db, "city:exeter", other, "other-run-id") is None
     result = _ids_run(city_db, dagster_instance, "exeter", tmp_path)
     assert result.success
-    meta = result.asset_materializations_for_node("provider_ids")[-1].metadata
+    meta = _meta(result)
     assert "city:exeter skipped: held by run other-ru" in meta["skipped"].value
     assert _calls(city_db) == 0
     assert any(m.startswith("city:exeter skipped: held by run other-ru") for m in _log(dagster_instance, result))
+    whole = _ids_run(city_db, dagster_instance, "exeter", tmp_path, ("provider_ids", "discovered_photos", "uploaded_images"))
+    for key in ("provider_ids", "discovered_photos", "uploaded_images"):  # the pipelined flow skips it too
+        assert "city:exeter skipped: held by run other-ru" in _meta(whole, key)["skipped"].value
+    assert _calls(city_db) == 0
 
     other_city = _ids_run(city_db, dagster_instance, "norwich", tmp_path)  # another city is not held up
-    assert "skipped" not in other_city.asset_materializations_for_node("provider_ids")[-1].metadata
+    assert "skipped" not in _meta(other_city)
     assert _calls(city_db) > 0
     assert leases.current(city_db, "city:norwich") is None  # released at the end of the stage
 
@@ -74,7 +87,7 @@ def test_a_second_run_waits_for_the_city_and_then_does_its_work(city_db, dagster
     assert leases.try_acquire(city_db, "city:exeter", other, "other-run-id") is None
     threading.Timer(1.5, leases.release, (city_db, "city:exeter", other)).start()
     result = _ids_run(city_db, dagster_instance, "exeter", tmp_path)
-    assert "skipped" not in result.asset_materializations_for_node("provider_ids")[-1].metadata
+    assert "skipped" not in _meta(result)
     logs = _log(dagster_instance, result)
     assert any("city:exeter is held by run other-ru" in m and "waiting up to" in m for m in logs)
     assert any(m.startswith("city:exeter acquired after waiting") for m in logs)

@@ -84,9 +84,13 @@ def test_a_refused_run_starts_nothing_and_writes_nowhere(tmp_path: Path, dagster
 def test_narrowing_configs_still_validate() -> None:
     narrowing = {
         "ops": {
-            "provider_ids": {"config": {"venue_ids": [1, 2], "providers": ["here"], "dry_run": True, "force": True}},
-            "discovered_photos": {"config": {"venue_ids": [1, 2], "providers": ["here"], "force": True}},
-            "uploaded_images": {"config": {"venue_ids": [1, 2], "providers": ["here"]}},
+            "city_galleries": {
+                "config": {
+                    "provider_ids": {"venue_ids": [1, 2], "providers": ["here"], "dry_run": True, "force": True},
+                    "discovered_photos": {"venue_ids": [1, 2], "providers": ["here"], "force": True},
+                    "uploaded_images": {"venue_ids": [1, 2], "providers": ["here"]},
+                }
+            }
         }
     }
     assert dg.validate_run_config(defs.resolve_job_def("enrich_city_job"), narrowing)

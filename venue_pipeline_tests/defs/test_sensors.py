@@ -29,7 +29,7 @@ def test_new_venues_add_partitions_and_one_run_per_city(db_url: str, dagster_ins
     assert keys == ["bath", "york"]
     assert result.dynamic_partitions_requests[0].partition_keys == ["bath", "york"]
     bath = next(r for r in result.run_requests if r.partition_key == "bath")
-    assert len(bath.run_config["ops"]["provider_ids"]["config"]["venue_ids"]) == 3
+    assert len(bath.run_config["ops"]["city_galleries"]["config"]["provider_ids"]["venue_ids"]) == 3
     assert bath.run_key.startswith("new-venues:bath:")
     cursor = result.cursor
 
@@ -45,7 +45,7 @@ def test_new_venues_add_partitions_and_one_run_per_city(db_url: str, dagster_ins
         provider_ids.save(s, [provider_ids.IdRecord(newest.id, "here", "matched", "manual", "here:pds:place:x", 1.0)])
     third = new_venues_sensor(dg.build_sensor_context(instance=dagster_instance, cursor=cursor, resources={"venue_store": store}))
     assert [r.partition_key for r in third.run_requests] == ["bath"]
-    assert len(third.run_requests[0].run_config["ops"]["provider_ids"]["config"]["venue_ids"]) == 1
+    assert len(third.run_requests[0].run_config["ops"]["city_galleries"]["config"]["provider_ids"]["venue_ids"]) == 1
     assert int(third.cursor) > int(cursor)
 
 
