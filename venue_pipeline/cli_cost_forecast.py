@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,7 @@ def cmd_cost_forecast(args: argparse.Namespace) -> int:
     settings = provider_settings(args.db_url, args.plan)
     upgrade(args.db_url)
     with session_scope(args.db_url) as session:
-        start = args.start.replace(hour=REENRICH_HOUR) if args.start else datetime.now(timezone.utc)
+        start = args.start.replace(hour=REENRICH_HOUR) if args.start else datetime.now(UTC)
         out = forecast_from_db(session, settings, args.days, start)
     print(render(out))
     if args.json:

@@ -14,7 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from venue_pipeline.core.backoff import ListingState, listing_due, search_cooldown, search_due, streak_after
+from venue_pipeline.core.backoff import (
+    ListingState,
+    listing_due,
+    search_cooldown,
+    search_due,
+    streak_after,
+)
 from venue_pipeline.core.staleness import FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES
 
 DAY = timedelta(days=1)

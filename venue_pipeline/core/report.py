@@ -44,6 +44,10 @@ def summary_numbers(report: Mapping[str, Any]) -> dict[str, float | int]:
         "api_calls": sum(p["calls"] for p in providers),
         "cost_usd": round(sum(p["cost_usd"] for p in providers), 4),
     }
+    for row in report.get("cost_per_venue_year", []):  # the ledger so far, then the forecast
+        which = "so_far" if row["period"].startswith("so far") else "forecast"
+        numbers[f"cost_per_venue_year_{which}_usd"] = row["dollars_per_venue_year"]
+        numbers[f"calls_per_venue_year_{which}"] = row["calls_per_venue_year"]
     for city in report.get("coverage_by_city", []):
         numbers[f"coverage_pct:{city['city']}"] = city["coverage_pct"]
     return numbers
@@ -54,6 +58,7 @@ TABLES = (
     ("partial_failure_venues", "Venues with partial failures, by priority"),
     ("coverage_by_city", "Coverage by city"),
     ("providers", "Provider health, calls and cost"),
+    ("cost_per_venue_year", "Cost per venue-year: so far and the forecast"),
     ("daily_trend", "Daily upload trend"),
 )
 
@@ -129,7 +134,9 @@ def to_csv(report: Mapping[str, Any]) -> str:
         writer.writerow(["summary", "", name, value])
     for section, _title in TABLES:
         for i, row in enumerate(report.get(section, [])):
-            key = row.get("provider") or row.get("city") or row.get("venue_id") or row.get("day") or i
+            key = (
+                row.get("provider") or row.get("city") or row.get("venue_id") or row.get("day") or row.get("period") or i
+            )
             if section == "failures_by_provider_and_type":
                 key = f"{row['provider']}/{row['error_type']}/{row['status']}"
             for column, value in row.items():

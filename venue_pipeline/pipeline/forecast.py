@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.forecast import Forecast, ProviderPlan, forecast
 from venue_pipeline.core.ports import PHOTO_ENDPOINT
 from venue_pipeline.providers.base import ProviderSettings, price
-from venue_pipeline.providers.registry import PROVIDER_SPECS, ask_endpoint
+from venue_pipeline.providers.registry import (
+    PROVIDER_SPECS,
+    PROVIDERS,
+    ask_endpoint,
+    default_settings,
+)
 from venue_pipeline.store.forecast_state import LedgerSoFar, ledger_so_far, read_state
+from venue_pipeline.store.schema import ProviderIdRow
 
 # The endpoint kind of a photo listing, per provider that lists photos (providers/foursquare.py list_photos,
 # providers/google_places.py: Place Details with the photos field); a retry refreshing an expired Google
@@ -51,7 +59,7 @@ def forecast_from_db(
 ) -> Forecast:
     """Reads the state in a few grouped queries and projects the next `days` daily looks from `start` (now)."""
     state = read_state(session, provider_plans(settings), REFRESH_ENDPOINTS)
-    return forecast(state, start or datetime.now(timezone.utc), days)
+    return forecast(state, start or datetime.now(UTC), days)
 
 
 def cost_so_far(ledger: LedgerSoFar, venues: int) -> dict[str, Any]:
@@ -71,19 +79,37 @@ def cost_so_far(ledger: LedgerSoFar, venues: int) -> dict[str, Any]:
     }
 
 
-def cost_section(session: Session, settings: Iterable[ProviderSettings], days: int = 365) -> dict[str, Any]:
-    """The report's cost lines: per venue-year so far (the ledger) and the forecast for the next `days` beside it."""
-    settings = list(settings)
-    state = read_state(session, provider_plans(settings), REFRESH_ENDPOINTS)
-    ahead = forecast(state, datetime.now(timezone.utc), days)
+def report_settings(session: Session, quotas: Mapping[str, int | None]) -> list[ProviderSettings]:
+    """The providers the report forecasts: those the state has asked (any provider row), else every known one,
+    with the daily quotas in force and list prices (the report has no keys and needs none)."""
+    asked = set(session.scalars(select(ProviderIdRow.provider).distinct()))
+    names = [n for n in PROVIDERS if n in asked] or list(PROVIDERS)
+    out = []
+    for name in names:
+        base = default_settings(name, api_key="forecast")
+        out.append(replace(base, daily_quota=quotas.get(name, base.daily_quota)))
+    return out
+
+
+def cost_rows(
+    session: Session, quotas: Mapping[str, int | None], days: int = 365, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The report's two cost lines: per venue-year so far (the ledger since its first call) and the forecast of the
+    next `days` beside it."""
+    now = now or datetime.now(UTC)
+    state = read_state(session, provider_plans(report_settings(session, quotas)), REFRESH_ENDPOINTS)
+    ahead = forecast(state, now, days)
     so_far = cost_so_far(ledger_so_far(session), len(state.venues))
-    return {
-        "so_far": so_far,
-        "forecast": {
+    return [
+        {"period": "so far (api_calls ledger)", **so_far},
+        {
+            "period": f"forecast, next {days} days",
+            "since": now.isoformat(timespec="seconds"),
             "days": days,
-            "calls": round(ahead.total_calls(), 1),
-            "dollars": round(ahead.total_dollars(), 2),
+            "venues": ahead.venues,
+            "calls": round(ahead.total_calls()),
+            "dollars": round(ahead.total_dollars(), 4),
             "calls_per_venue_year": round(ahead.per_venue_year(ahead.total_calls()), 2),
             "dollars_per_venue_year": round(ahead.per_venue_year(ahead.total_dollars()), 4),
         },
-    }
+    ]

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from venue_pipeline.core.report import TOP_RETRY_CONFIGS, retry_config_yaml
 from venue_pipeline.core.statuses import ImageStatus
+from venue_pipeline.pipeline.forecast import cost_rows
 from venue_pipeline.store import reports
 
 
@@ -38,4 +39,5 @@ def build_report(session: Session, quotas: Mapping[str, int | None], top: int = 
         "providers": reports.cost_and_health(session, dict(quotas)),
         "daily_trend": reports.daily_trend(session),
         "failed_runs": reports.run_failures(session),
+        "cost_per_venue_year": cost_rows(session, quotas),  # the ledger so far, the 365-day forecast beside it
     }

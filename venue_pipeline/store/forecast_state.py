@@ -5,17 +5,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Integer, and_, func, select
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.errors import ErrorClass, classify
-from venue_pipeline.core.forecast import ForecastState, PairRecord, ProviderPlan, RetryBacklog, VenueRecord, Yields
+from venue_pipeline.core.forecast import (
+    ForecastState,
+    PairRecord,
+    ProviderPlan,
+    RetryBacklog,
+    VenueRecord,
+    Yields,
+)
 from venue_pipeline.core.recovery import AMBIGUOUS_ATTEMPTS, MAX_ATTEMPTS
 from venue_pipeline.core.statuses import IdStatus, ImageStatus
 from venue_pipeline.store.images import MAX_PER_PROVIDER, MAX_PER_VENUE
-from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, UploadAttemptRow, VenueImageRow, VenueRow
+from venue_pipeline.store.schema import (
+    ApiCallRow,
+    ProviderIdRow,
+    UploadAttemptRow,
+    VenueImageRow,
+    VenueRow,
+)
 
 # Priors, each worth PRIOR_WEIGHT observations, so a state with little history still gives a sane forecast and a
 # long ledger outweighs them. A later listing brings a new photo rarely (the providers' photo sets change slowly);
@@ -143,7 +156,7 @@ def ledger_so_far(session: Session) -> LedgerSoFar:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _listing_history(session: Session) -> dict[str, tuple[int, int, int, int, int]]:

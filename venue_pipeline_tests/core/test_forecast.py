@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from venue_pipeline.core.forecast import ForecastState, PairRecord, ProviderPlan, RetryBacklog, VenueRecord, Yields, forecast
+from venue_pipeline.core.forecast import (
+    ForecastState,
+    PairRecord,
+    ProviderPlan,
+    RetryBacklog,
+    VenueRecord,
+    Yields,
+    forecast,
+)
 
-START = datetime(2027, 3, 2, 5, 0, tzinfo=timezone.utc)
+START = datetime(2027, 3, 2, 5, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 FSQ = ProviderPlan("foursquare", "search", "geocode", listing_endpoint="photos", prices={"search": 0.01, "photos": 0.02})
 GOOGLE = ProviderPlan(

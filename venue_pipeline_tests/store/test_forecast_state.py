@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import event, func, select
 
@@ -13,10 +13,14 @@ from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
 from venue_pipeline.pipeline.forecast import REFRESH_ENDPOINTS, provider_plans
 from venue_pipeline.services import Settings
 from venue_pipeline.store.db import get_engine, session_scope
-from venue_pipeline.store.forecast_state import PRIOR_REPEAT_HIT, ledger_so_far, read_state
+from venue_pipeline.store.forecast_state import (
+    PRIOR_REPEAT_HIT,
+    ledger_so_far,
+    read_state,
+)
 from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow, VenueImageRow
 
-T = datetime(2027, 3, 1, 5, 0, tzinfo=timezone.utc)
+T = datetime(2027, 3, 1, 5, 0, tzinfo=UTC)
 
 
 def _enriched(db_url: str, tmp_path) -> Settings:
@@ -34,7 +38,7 @@ def test_read_state_matches_the_tables_in_a_few_queries(db_url, tmp_path, monkey
     plans = provider_plans(settings.provider_settings())
     statements: list[str] = []
     engine = get_engine(db_url)
-    listen = lambda *args: statements.append(args[2])  # noqa: E731
+    listen = lambda *args: statements.append(args[2])
     event.listen(engine, "before_cursor_execute", listen)
     try:
         with session_scope(db_url) as session:
