@@ -47,6 +47,7 @@ import os
 import platform
 import queue
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -82,6 +83,10 @@ IDS_CONCURRENCY = 16
 DISCOVERY_CONCURRENCY = 16
 PACED_KINDS = frozenset({"geocode", "search", "details", "photos"})  # calls that take a limiter slot
 TRANSFER_KINDS = frozenset({"photo_media", "photo_download", "upload", "cdn_download", "list_files", "delete_file"})
+# the stage each request kind belongs to (Google's default "new" flavour: details only for photo listings)
+KIND_STAGE = {"geocode": "ids", "search": "ids", "details": "discovery", "photos": "discovery"} | {
+    k: "uploads" for k in TRANSFER_KINDS
+}
 SEQUENTIAL_SLEEPS_S = (0.1, 0.3, 0.5)  # the original upload loop's sleep: 100-500 ms, 300 ms on average
 STAGES = ("ids", "discovery", "uploads")
 STAGE_LINE = {
@@ -257,6 +262,21 @@ def lines_of(proc: subprocess.Popen[str]) -> queue.Queue[tuple[float, str | None
     return out
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (/proc/<pid>/stat; 0 when unreadable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -342,27 +362,24 @@ def run_demo(children: Children, env: dict[str, str], args: argparse.Namespace) 
             run = {"run_id": m.group("id"), "state": m.group("state"), "seconds": float(m.group("s")), "end": t}
             run["start"] = t - run["seconds"]
     code = proc.wait()
+    for stage in stages.values():  # when each stage began and ended, seconds after the Dagster run began
+        if run:
+            stage["from_s"] = round(stage["start"] - run["start"], 1)
+            stage["to_s"] = round(stage["end"] - run["start"], 1)
     return {
         "exit_code": code, "stages": stages, "run": run, "demo_seconds": round(time.time() - t0, 2),
         "output": [line for _, line in lines],
     }
 
 
-def stage_of(t: float, stages: dict[str, dict[str, Any]]) -> str:
-    for name in STAGES:
-        s = stages.get(name)
-        if s and s["start"] - 0.05 <= t <= s["end"] + 0.05:
-            return name
-    return "other"
-
-
-def split_requests(rows: list[dict[str, Any]], stages: dict[str, dict[str, Any]], since: float) -> dict[str, Any]:
-    """Requests the sandbox answered during the run, per stage, provider and endpoint kind."""
+def split_requests(rows: list[dict[str, Any]], since: float) -> dict[str, Any]:
+    """Requests the sandbox answered during the run, per stage (by the request's kind: the pipelined flow runs the
+    stages at the same time, so time no longer tells them apart), provider and endpoint kind."""
     per: dict[str, Counter[str]] = defaultdict(Counter)
     for row in rows:
         if row["t"] < since:
             continue
-        per[stage_of(row["t"], stages)][f"{row['provider']}/{row['kind']}"] += 1
+        per[KIND_STAGE.get(row["kind"], "other")][f"{row['provider']}/{row['kind']}"] += 1
     return {stage: dict(sorted(c.items())) for stage, c in sorted(per.items())}
 
 
@@ -461,13 +478,19 @@ def bound_analysis(
                 if kind_of(key) in BILLED_PHOTO_KINDS and p in rates:
                     terms[f"{p} photo requests ({n} ÷ {rates[p]:g}/s)"] = n / rates[p]
         terms_by_stage[stage] = {k: round(v, 2) for k, v in terms.items()}
+    billed: Counter[str] = Counter()  # billed photo requests take a turn of the provider's limiter (photo_turn)
+    for key, n in requests.get("uploads", {}).items():
+        if kind_of(key) in BILLED_PHOTO_KINDS and provider_of(key) in rates:
+            billed[provider_of(key)] += n
     whole: dict[str, float] = {}
-    for p, n in paced_total.items():
+    for p in sorted(set(paced_total) | set(billed)):
         if p in rates:
-            whole[f"{p} rate ({n} calls ÷ {rates[p]:g}/s)"] = round(n / rates[p], 2)
+            n, m = paced_total[p], billed[p]
+            label = f"{p} rate ({n} calls" + (f" + {m} photo requests" if m else "") + f" ÷ {rates[p]:g}/s)"
+            whole[label] = round((n + m) / rates[p], 2)
     for stage_terms in terms_by_stage.values():
         for k, v in stage_terms.items():
-            if k.startswith("transfers") or "photo requests" in k:
+            if k.startswith("transfers"):
                 whole[k] = v
     name, value = max(whole.items(), key=lambda kv: kv[1])
     staged = {stage: max(t.values()) if t else 0.0 for stage, t in terms_by_stage.items()}
@@ -560,6 +583,14 @@ def last_photo_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _span(stage: dict[str, Any] | None) -> str:
+    if not stage:
+        return "-"
+    if "from_s" not in stage:
+        return fmt_s(stage["seconds"])
+    return f"{fmt_s(stage['seconds'])} ({stage['from_s']:g}–{stage['to_s']:g})"
+
+
 def write_markdown(path: Path, r: dict[str, Any]) -> None:
     b, seq, st = r["bound"], r["sequential_estimate"], r["stages"]
     total = r["run"]["seconds"]
@@ -573,7 +604,10 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
         "",
         "Rates in force (calls/s): " + ", ".join(f"{p} {v:g}" for p, v in r["rates"].items()),
         "",
-        "| stage | wall s | paced calls | transfer round trips | stage bound s | bound term |",
+        "The stages run at the same time (the pipelined city flow): each stage's wall time runs from the start of the "
+        "flow to its own end, seconds after the Dagster run began in brackets.",
+        "",
+        "| stage | wall s (from–to) | paced calls | transfer round trips | stage bound s | bound term |",
         "|---|---:|---:|---:|---:|---|",
     ]
     for stage in STAGES:
@@ -583,12 +617,12 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
         terms = b["terms_by_stage"].get(stage, {})
         top = max(terms.items(), key=lambda kv: kv[1]) if terms else ("", 0.0)
         lines.append(
-            f"| {stage} | {fmt_s(st[stage]['seconds']) if stage in st else '-'} | {paced} | {transfers} | "
+            f"| {stage} | {_span(st.get(stage))} | {paced} | {transfers} | "
             f"{fmt_s(top[1])} | {top[0]} |"
         )
     lines += [
-        f"| **whole run** (Dagster run incl. overhead) | **{fmt_s(total)}** | | | **{fmt_s(b['staged_bound_s'])}** "
-        "| sum of the stage bounds |",
+        f"| **whole run** (Dagster run incl. overhead) | **{fmt_s(total)}** | | | **{fmt_s(b['bound_s'])}** "
+        f"| the bound: {b['bound_term']} |",
         "",
         "| provider | requests (sandbox log) | paced calls | rate /s | calls ÷ rate s | ledger rows |",
         "|---|---:|---:|---:|---:|---:|",
@@ -602,18 +636,24 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
         )
     lines += [
         "",
-        "Connections opened through the delay line (each one round trip of handshake): "
-        + ", ".join(f"{k} {v}" for k, v in r["connections_by_stage"].items()) + ".",
+        "Connections opened through the delay line during the run (each one round trip of handshake): "
+        + ", ".join(f"{v}" for v in r["connections_by_stage"].values()) + ".",
         "",
         f"Images: {r['images']['uploaded']} uploaded of {r['images']['total']} "
         f"({r['images']['per_second_upload_stage']:.2f}/s over the upload stage, "
         f"{r['images']['per_second_run']:.2f}/s over the whole run).",
         "",
         f"**Bound** (largest single term): {fmt_s(b['bound_s'])} s, {b['bound_term']}; "
-        f"total ÷ bound = **{r['ratio_total_to_bound']:.2f}**. Stages run one after another, so the staged "
-        f"bound is {fmt_s(b['staged_bound_s'])} s; total ÷ staged bound = {r['ratio_total_to_staged_bound']:.2f}.",
+        f"total ÷ bound = **{r['ratio_total_to_bound']:.2f}**. Were the stages run one after another (before the "
+        f"pipelined flow), the staged bound would be {fmt_s(b['staged_bound_s'])} s; total ÷ staged bound = "
+        f"{r['ratio_total_to_staged_bound']:.2f}.",
         "",
         "All terms: " + "; ".join(f"{k} = {v:g} s" for k, v in b["terms"].items()),
+        "",
+        f"CPU during the run: the demo process (pipeline and Dagster) {r['cpu']['demo_s']:g} s, the sandbox server "
+        f"(answers and renders every photo) {r['cpu']['sandbox_s']:g} s, on {r['cpu']['cores']} cores shared with "
+        f"other work: together {(r['cpu']['demo_s'] + r['cpu']['sandbox_s']) / r['cpu']['cores']:.1f} s of the "
+        "cores' wall time.",
         "",
         "Upload concurrency reached (adaptive, core/adaptive.py): "
         + (", ".join(f"{k} {v}" for k, v in r.get("upload_concurrency_reached", {}).items()) or "not reported") + ".",
@@ -731,10 +771,17 @@ def measure(
                 flush=True,
             )
             env["VENUE_SANDBOX_URL"] = f"http://127.0.0.1:{proxy_port}"
+            sandbox_pid = children.procs[-1].pid
             load_before = round(os.getloadavg()[0], 2)
+            cpu_before = (children_cpu_s(), process_cpu_s(sandbox_pid))
             since = time.time()
             demo = run_demo(children, env, args)
             load_after = round(os.getloadavg()[0], 2)
+            cpu = {  # the demo child (the pipeline, Dagster included) and the sandbox server (renders every photo)
+                "demo_s": round(children_cpu_s() - cpu_before[0], 1),
+                "sandbox_s": round(process_cpu_s(sandbox_pid) - cpu_before[1], 1),
+                "cores": os.cpu_count() or 1,
+            }
             if demo["exit_code"] != 0 or not demo["run"] or demo["run"]["state"] != "ok":
                 print(f"the demo failed (exit {demo['exit_code']})", file=sys.stderr)
                 return 1
@@ -745,9 +792,9 @@ def measure(
             children.stop_all()
     stages, run = demo["stages"], demo["run"]
     assert line is not None
-    connections = Counter(stage_of(t, stages) for t in line.opened if t >= since)
+    connections = Counter("run" for t in line.opened if t >= since)  # stages overlap: one count for the run
     in_run = [row for row in rows if run["start"] - 0.05 <= row["t"] <= run["end"] + 0.05]
-    requests = split_requests(in_run, stages, since)
+    requests = split_requests(in_run, since)
     by_provider = Counter(row["provider"] for row in in_run)
     ledger = ledger_counts(db_path)
     ledger_by_provider: Counter[str] = Counter()
@@ -783,7 +830,9 @@ def measure(
         "faults": args.faults, "delay_ms": args.delay_ms, "rtt_ms": 2 * args.delay_ms,
         "handshake_round_trip": not args.no_handshake, "rates": rates,
         "connections_by_stage": dict(sorted(connections.items())),
-        "stages": {k: {kk: vv for kk, vv in v.items() if kk in ("seconds", "line")} for k, v in stages.items()},
+        "stages": {
+            k: {kk: vv for kk, vv in v.items() if kk in ("seconds", "from_s", "to_s", "line")} for k, v in stages.items()
+        },
         "run": {"run_id": run["run_id"], "seconds": run["seconds"]},
         "demo_seconds": demo["demo_seconds"],
         "requests_by_stage": requests,
@@ -805,6 +854,7 @@ def measure(
         "upload_concurrency_reached": peaks,
         "slow_provider": slowdown_factors(args.slow_provider),
         "last_photo_by_provider": last,
+        "cpu": cpu,
     }
     base_stem = f"enrich_{args.plan}" + (f"_limit{args.limit_per_city}" if args.limit_per_city else "") + (
         f"_delay{args.delay_ms:g}" if args.delay_ms != 40 else "")

@@ -235,11 +235,8 @@ def test_the_launchpad_cannot_redirect_resources_but_can_narrow_a_run(
         assert all(run["status"] not in ("STARTED", "SUCCESS") for run in backfill_runs), backfill_runs
 
         # 3. A narrowing config (one venue of the city, one provider) launches and succeeds.
-        narrowing = {
-            "ops": {
-                name: {"config": {"venue_ids": venue_ids, "providers": ["here", "foursquare", "google_places"]}} for name in CITY_ASSETS
-            }
-        }
+        sections = {name: {"venue_ids": venue_ids, "providers": ["here", "foursquare", "google_places"]} for name in CITY_ASSETS}
+        narrowing = {"ops": {"city_galleries": {"config": sections}}}
         ok = _launch_run(base, repo, narrowing)
         assert ok["__typename"] == "LaunchRunSuccess", ok
         run_id, status = ok["run"]["runId"], ""
