@@ -184,10 +184,11 @@ class _Projection:
         self.plans = {p.name: p for p in state.providers}
         self.demand: list[dict[tuple[str, str], float]] = [defaultdict(float) for _ in range(days)]
         self.y = state.yields
+        self.weight = 1.0  # venues sharing the projected venue's state (projected once, booked for all)
 
     def book(self, day: int, provider: str, endpoint: str | None, calls: float) -> None:
         if endpoint is not None and calls > 0 and 0 <= day < self.days:
-            self.demand[day][(provider, endpoint)] += calls
+            self.demand[day][(provider, endpoint)] += calls * self.weight
 
     def at(self, day: float) -> datetime:
         return self.start + day * DAY
@@ -354,6 +355,36 @@ def _pairs(state: ForecastState, start: datetime, plans: Mapping[str, ProviderPl
     return {vid: list(ps.values()) for vid, ps in by_venue.items()}
 
 
+def _alike(
+    venues: Sequence[VenueRecord], pairs: Mapping[int, list[_Pair]], start: datetime
+) -> list[tuple[VenueRecord, tuple[_Pair, ...], int]]:
+    """Venues that will be projected alike, counted, so each such state is projected once. The projection compares
+    a stored time only with a whole tick (start + k days) plus whole days, or with another stored time of the venue;
+    so two venues whose times fall in the same days (rounded up) and stand in the same order are projected alike."""
+    groups: dict[tuple[object, ...], tuple[VenueRecord, tuple[_Pair, ...]]] = {}
+    counts: dict[tuple[object, ...], int] = defaultdict(int)
+
+    def snap(when: datetime | None) -> int | None:
+        return None if when is None else math.ceil((when - start) / DAY - 1e-9)
+
+    def after(a: datetime | None, b: datetime | None) -> bool:
+        return a is not None and b is not None and a > b
+
+    for v in venues:
+        own = sorted(pairs.get(v.venue_id, []), key=lambda p: p.plan.name)
+        key: list[object] = [v.has_coordinates, v.uploaded, v.live, snap(v.checked_at), snap(v.updated_at)]
+        for p in own:
+            r = p.record
+            key += [
+                r.provider, r.status, r.searches, r.listing_streak, r.live, snap(r.matched_at), snap(r.next_search_at),
+                snap(r.listed_at), after(r.matched_at, r.listed_at), after(r.matched_at, v.checked_at),
+                after(v.updated_at, r.matched_at),
+            ]
+        groups.setdefault(tuple(key), (v, tuple(own)))
+        counts[tuple(key)] += 1
+    return [(*groups[k], n) for k, n in counts.items()]
+
+
 def _apply_quotas(projection: _Projection, plans: Mapping[str, ProviderPlan], out: Forecast) -> None:
     """Each day's demand capped by each provider's quota; what is over waits for the next day (as deferred work)."""
     carry: dict[tuple[str, str], float] = defaultdict(float)
@@ -388,10 +419,12 @@ def forecast(state: ForecastState, start: datetime, days: int) -> Forecast:
     pairs = _pairs(state, start, plans)
     out = Forecast(start=start, days=days, venues=len(state.venues))
     uploaded_end = with_images_end = 0.0
-    for v in state.venues:
-        uploaded, _live = projection.venue(v, pairs.get(v.venue_id, []))
-        uploaded_end += uploaded
-        with_images_end += 1.0 if v.uploaded > 0 else min(uploaded, 1.0)
+    for v, venue_pairs, count in _alike(state.venues, pairs, start):
+        projection.weight = float(count)
+        uploaded, _live = projection.venue(v, list(venue_pairs))
+        uploaded_end += uploaded * count
+        with_images_end += (1.0 if v.uploaded > 0 else min(uploaded, 1.0)) * count
+    projection.weight = 1.0
     _apply_quotas(projection, plans, out)
     n = max(len(state.venues), 1)
     out.with_images_start = sum(1 for v in state.venues if v.uploaded > 0)

@@ -121,3 +121,20 @@ def test_per_venue_year_scales_to_365_days() -> None:
     assert out.total_calls() == pytest.approx(4.0)
     assert out.per_venue_year(out.total_calls()) == pytest.approx(4.0 / 2 * 365 / 90)
     assert out.as_dict()["calls_per_venue_year"] == pytest.approx(round(4.0 / 2 * 365 / 90, 2))
+
+
+def test_venues_in_the_same_days_are_projected_once_with_the_same_result() -> None:
+    def shifted(vid: int, hours: float) -> tuple[VenueRecord, PairRecord]:
+        at = START - DAY + timedelta(hours=hours)
+        return (
+            VenueRecord(vid, checked_at=at, uploaded=5, live=5),
+            PairRecord(vid, "foursquare", "matched", at - timedelta(minutes=1), listed_at=at, live=5),
+        )
+
+    y = Yields(repeat_listing_hit={"foursquare": 0.3}, repeat_listing_photos={"foursquare": 1.0})
+    records = [shifted(1, 0), shifted(2, 0.5), shifted(3, 30)]  # 1 and 2 the same day, 3 the day after
+    together = forecast(_state([v for v, _ in records], [p for _, p in records], yields=y), START, 365)
+    alone = [forecast(_state([v], [p], yields=y), START, 365) for v, p in records]
+    assert together.total_calls() == pytest.approx(sum(f.total_calls() for f in alone))
+    assert together.gallery_end == pytest.approx(sum(f.gallery_end for f in alone) / 3)
+    assert alone[0].total_calls() == pytest.approx(alone[1].total_calls())
