@@ -165,3 +165,21 @@ def test_one_city_asset_selected_runs_its_stage_alone(db_url, tmp_path, monkeypa
     assert photos.success and _metadata(photos, "discovered_photos")["photos_new"] > 0
     with session_scope(db_url) as s:
         assert set(s.scalars(select(VenueImageRow.status)).all()) == {ImageStatus.PENDING}
+
+
+def test_the_city_runs_pipelined_only_with_all_three_assets_over_the_same_venues() -> None:
+    from venue_pipeline.defs.assets import CityGalleriesConfig, DiscoveryConfig, ProviderIdsConfig, UploadConfig
+
+    every = set(CITY_ASSETS)
+    assert CityGalleriesConfig().pipelined(every)
+    same = CityGalleriesConfig(
+        provider_ids=ProviderIdsConfig(venue_ids=[1]),
+        discovered_photos=DiscoveryConfig(venue_ids=[1], force=True),
+        uploaded_images=UploadConfig(venue_ids=[1], providers=["google_places"]),
+    )
+    assert same.pipelined(every)
+    assert not CityGalleriesConfig().pipelined({"provider_ids", "discovered_photos"})
+    assert not CityGalleriesConfig(provider_ids=ProviderIdsConfig(dry_run=True)).pipelined(every)
+    assert not CityGalleriesConfig(uploaded_images=UploadConfig(retry_failed_only=True)).pipelined(every)
+    assert not CityGalleriesConfig(uploaded_images=UploadConfig(image_ids=[5])).pipelined(every)
+    assert not CityGalleriesConfig(discovered_photos=DiscoveryConfig(venue_ids=[2])).pipelined(every)
