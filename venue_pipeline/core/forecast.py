@@ -184,6 +184,7 @@ class _Projection:
         self.plans = {p.name: p for p in state.providers}
         self.demand: list[dict[tuple[str, str], float]] = [defaultdict(float) for _ in range(days)]
         self.y = state.yields
+        self.miss = 1.0  # the projected venue's probability of having no uploaded image yet
         self.weight = 1.0  # venues sharing the projected venue's state (projected once, booked for all)
 
     def book(self, day: int, provider: str, endpoint: str | None, calls: float) -> None:
@@ -193,15 +194,22 @@ class _Projection:
     def at(self, day: float) -> datetime:
         return self.start + day * DAY
 
+    def lost(self) -> float:
+        """The probability a new photo never uploads: its first attempt and every retry fail."""
+        y = self.y
+        return y.upload_failure * y.retry_failure ** max(y.max_attempts - 1, 0)
+
     def attempts_per_photo(self) -> float:
         """Expected download attempts of one new photo: the first, then retries while they fail."""
         y = self.y
         return 1.0 + y.upload_failure * sum(y.retry_failure**j for j in range(max(y.max_attempts - 1, 0)))
 
     def venue(self, v: VenueRecord, pairs: list[_Pair]) -> tuple[float, float]:
-        """Projects one venue over the horizon; returns its expected uploaded and live images at the end."""
+        """Projects one venue over the horizon; returns its expected uploaded images at the end and the probability
+        that it still has none."""
         checked = _day(v.checked_at, self.start)
         uploaded, live = float(v.uploaded), float(v.live)
+        self.miss = 0.0 if v.uploaded > 0 else 1.0  # the probability the venue has no uploaded image
         has_coordinates = v.has_coordinates
         changed = v.updated_at
         owed = any(p.ask_now for p in pairs) or any(  # store/provider_ids.py _owed: asked at the next tick
@@ -219,11 +227,11 @@ class _Projection:
             if not has_coordinates and matched_mass >= 0.5:
                 has_coordinates = True  # a geocode match sets the venue's coordinates
             added = self.listings(day, now, pairs, uploaded, live, stale)
-            uploaded += added * (1.0 - self.y.upload_failure * self.y.retry_failure ** max(self.y.max_attempts - 1, 0))
+            uploaded += added * (1.0 - self.lost())
             live += added
             checked, owed = float(day), False
             day += 1
-        return uploaded, live
+        return uploaded, self.miss
 
     def ids(
         self, day: int, now: datetime, v: VenueRecord, pairs: list[_Pair], has_coordinates: bool, changed: datetime | None
@@ -281,7 +289,7 @@ class _Projection:
             for (streak, listed_day), mass in p.listings.items():
                 listed_at = None if listed_day is None else self.at(listed_day)
                 fresh_id = matched_at is not None and (listed_at is None or matched_at > listed_at)
-                state = ListingState(listed_at, streak, matched_at, int(round(uploaded)), full)
+                state = ListingState(listed_at, streak, matched_at, round(uploaded), full)
                 if not (stale or fresh_id) or not listing_due(state, now):
                     after[(streak, listed_day)] += mass
                     continue
@@ -291,6 +299,7 @@ class _Projection:
                 hit = 0.0 if full else hit
                 listed += mass
                 photos += mass * hit * per_hit
+                self.miss *= 1.0 - mass * hit * (1.0 - self.lost()) if room >= 0.5 else 1.0
                 after[(streak_after(streak, 1), float(day))] += mass * hit
                 after[(streak_after(streak, 0), float(day))] += mass * (1.0 - hit)
             p.listings = {k: m for k, m in after.items() if m > 1e-12}
@@ -421,9 +430,9 @@ def forecast(state: ForecastState, start: datetime, days: int) -> Forecast:
     uploaded_end = with_images_end = 0.0
     for v, venue_pairs, count in _alike(state.venues, pairs, start):
         projection.weight = float(count)
-        uploaded, _live = projection.venue(v, list(venue_pairs))
+        uploaded, miss = projection.venue(v, list(venue_pairs))
         uploaded_end += uploaded * count
-        with_images_end += (1.0 if v.uploaded > 0 else min(uploaded, 1.0)) * count
+        with_images_end += (1.0 - miss) * count
     projection.weight = 1.0
     _apply_quotas(projection, plans, out)
     n = max(len(state.venues), 1)
