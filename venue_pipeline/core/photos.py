@@ -36,7 +36,8 @@ class DiscoveryResult:
 class PhotoLister:
     """One stage's photo listings, venue by venue: at most `concurrency` in flight per provider; an auth error stops
     that provider and a spent quota defers the rest of its listings for every venue listed after it, so venues can
-    be handed in one at a time (the pipelined city flow) or all at once (`discover_photos`)."""
+    be handed in one at a time (the pipelined city flow) or all at once (`discover_photos`). `on_listing` receives
+    each listing as soon as it came back, so one provider's photos need not wait for the venue's other providers."""
 
     def __init__(
         self,
@@ -44,9 +45,11 @@ class PhotoLister:
         *,
         concurrency: int = 16,
         on_venue: Callable[[int, list[PhotoListing], bool], None] | None = None,
+        on_listing: Callable[[PhotoListing], None] | None = None,
     ) -> None:
         self.clients = clients
         self.on_venue = on_venue
+        self.on_listing = on_listing  # each listing the moment it came back, before its venue's other providers
         self.result = DiscoveryResult()
         # One gate per provider: a listing waiting for its provider's rate token holds only that provider's slot.
         self.gates = {p: asyncio.Semaphore(concurrency) for p in clients}
@@ -86,6 +89,8 @@ class PhotoLister:
                 return None
         listing = PhotoListing(venue_id, provider, place_id, tuple(photos))
         result.listings.append(listing)
+        if self.on_listing is not None:
+            self.on_listing(listing)
         return listing
 
     async def venue(self, venue_id: int, place_ids: Mapping[str, str]) -> None:

@@ -99,12 +99,13 @@ def run_discovery(
     run_id: str | None = None,
     now: datetime | None = None,
     venues_from: Handoff | None = None,
-    on_stored: Callable[[int], None] | None = None,
+    on_stored: Callable[[int, str | None], None] | None = None,
 ) -> DiscoverySummary:
     """Lists photos for the provider IDs that are due (plan_listings) and stores them under the caps; `now`
     (default: the real UTC time) decides and stamps everything. With `venues_from` (the pipelined flow) each venue
-    is planned and listed as the ID stage hands it over; `on_stored(venue_id)` is told once a venue's listings are
-    stored (or it had nothing to list), so its uploads can start."""
+    is planned and listed as the ID stage hands it over, and each listing is stored as it comes back:
+    `on_stored(venue_id, provider)` is told then, and `on_stored(venue_id, None)` once every provider of the venue
+    answered (or it had nothing to list), so its uploads can start."""
     run = StageRun(settings, providers, run_id, now)
     now = now or datetime.now(timezone.utc)
     db_url = run.settings.db_url
@@ -124,34 +125,54 @@ def run_discovery(
     new: Counter[str] = Counter()
     updated: Counter[str] = Counter()
 
+    def save_listings(session: Any, venue_id: int, listings: list[PhotoListing]) -> list[tuple[PhotoListing, Any]]:
+        images_db.lock_venue(session, venue_id)
+        saved = [
+            (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score, now=now))
+            for l in listings
+        ]
+        for listing, counts in saved:
+            id_store.record_listing(session, venue_id, listing.provider, counts.new, now)
+        return saved
+
+    def count(saved: list[tuple[PhotoListing, Any]]) -> None:
+        for listing, counts in saved:
+            discovered[listing.provider] += len(listing.photos)
+            new[listing.provider] += counts.new
+            updated[listing.provider] += counts.updated
+            summary.capped += counts.capped
+
     def store_venue(venue_id: int, listings: list[PhotoListing], complete: bool) -> None:
         """One venue's listings in their own short transaction as soon as its providers answered; it counts as
         checked only when every listing came back (a deferred or failed one is asked again next run)."""
 
         def save(session: Any) -> list[tuple[PhotoListing, Any]]:
-            images_db.lock_venue(session, venue_id)
-            saved = [
-                (l, images_db.save_discovered(session, venue_id, l.provider, l.place_id, l.photos, quality_score, now=now))
-                for l in listings
-            ]
-            for listing, counts in saved:
-                id_store.record_listing(session, venue_id, listing.provider, counts.new, now)
+            saved = save_listings(session, venue_id, listings)
             if complete:
                 mark_images_checked(session, [venue_id], now)
             return saved
 
-        for listing, counts in with_retry(db_url, save):
-            discovered[listing.provider] += len(listing.photos)
-            new[listing.provider] += counts.new
-            updated[listing.provider] += counts.updated
-            summary.capped += counts.capped
+        count(with_retry(db_url, save))
+
+    def store_listing(listing: PhotoListing) -> None:
+        """Streamed: one provider's listing stored the moment it came back, its photos handed on to the uploads at
+        once (a slow provider's listing of the venue does not hold them back)."""
+        count(with_retry(db_url, lambda session: save_listings(session, listing.venue_id, [listing])))
         if on_stored is not None:
-            on_stored(venue_id)
+            on_stored(listing.venue_id, listing.provider)
+
+    def venue_listed(venue_id: int, _listings: list[PhotoListing], complete: bool) -> None:
+        """Streamed: every provider of the venue answered (each listing already stored): checked when all came
+        back; the uploads take the rest of its waiting images (earlier runs' failures of other providers)."""
+        if complete:
+            with_retry(db_url, lambda session: mark_images_checked(session, [venue_id], now))
+        if on_stored is not None:
+            on_stored(venue_id, None)
 
     async def listed_as_handed(lister: PhotoLister, handoff: Handoff) -> None:
         """Each venue planned and listed as the ID stage stored it; one with nothing due goes straight on."""
         listing: list[asyncio.Task[None]] = []
-        async for vid in handoff.venues():
+        async for vid, _ in handoff.parts():
             arrived.append(vid)
             due, held = plan_listings(db_url, [vid], now, **freshness)
             summary.backed_off += held
@@ -159,7 +180,7 @@ def run_discovery(
                 place_ids.update(due)
                 listing.append(asyncio.create_task(lister.venue(vid, due[vid])))
             elif on_stored is not None:  # nothing to list: its waiting images (earlier runs) can be uploaded
-                on_stored(vid)
+                on_stored(vid, None)
         await asyncio.gather(*listing)
 
     def work(services: Any) -> Any:
@@ -172,7 +193,7 @@ def run_discovery(
             return discover_photos(sorted(place_ids), place_ids, clients, on_venue=store_venue)
 
         async def streamed() -> Any:
-            lister = PhotoLister(clients, on_venue=store_venue)
+            lister = PhotoLister(clients, on_venue=venue_listed, on_listing=store_listing)
             await listed_as_handed(lister, venues_from)
             return lister.finish()
 

@@ -61,7 +61,8 @@ def run_uploads(
 ) -> UploadSummary:
     """Copies the selected images to the CDN from their stored references and records every attempt; `now`
     (default: the real UTC time) decides which failures are due and stamps every outcome and ledger row. With
-    `venues_from` (the pipelined flow) each venue's waiting images start as discovery hands the venue over."""
+    `venues_from` (the pipelined flow) a venue's waiting images start as discovery hands them over: one provider's
+    as soon as its listing is stored, the venue's other waiting images once all its providers answered."""
     run = StageRun(settings, providers, run_id, now)
 
     def waiting(venues: Sequence[int]) -> list[ImageTask]:
@@ -100,7 +101,16 @@ def run_uploads(
         if venues_from is None:
             await start(tasks)
         else:
-            starting = [asyncio.create_task(start(waiting([vid]))) async for vid in venues_from.venues()]
+            started: dict[int, set[str]] = {}  # per venue, the providers whose images were taken
+            starting: list[asyncio.Task[None]] = []
+            async for vid, provider in venues_from.parts():
+                taken = started.setdefault(vid, set())
+                batch = [
+                    t for t in waiting([vid])
+                    if t.provider not in taken and (provider is None or t.provider == provider)
+                ]
+                taken.update({provider} if provider is not None else {t.provider for t in batch})
+                starting.append(asyncio.create_task(start(batch)))
             await asyncio.gather(*starting)
         summary.take(_joined(reconciled))
         outcomes, skipped = await transfers.finish()

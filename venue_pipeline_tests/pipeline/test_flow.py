@@ -101,3 +101,35 @@ def test_a_failing_stage_ends_the_flow_after_the_others_finish_what_they_had(cit
     with session_scope(city_db) as s:
         listed = set(s.scalars(select(VenueImageRow.venue_id)).all())
     assert listed and listed <= set(settled)  # only venues whose IDs were stored went on
+
+
+def test_one_providers_photos_do_not_wait_for_the_venues_slower_listing(city_db, tmp_path, monkeypatch) -> None:
+    """Before, a venue's listings were stored together once every provider answered, so Google's photos of a
+    venue waited for its Foursquare listing."""
+    import asyncio
+
+    from venue_pipeline.pipeline.transfers import OutcomeLog
+    from venue_pipeline.providers.foursquare import FoursquareClient
+
+    real_photos, real_log = FoursquareClient.photos, OutcomeLog.__call__
+    listed: list[float] = []
+    uploaded: dict[str, list[float]] = {"google_places": [], "foursquare": []}
+
+    async def slow_photos(self, place_id):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(2.0)
+        try:
+            return await real_photos(self, place_id)
+        finally:
+            listed.append(time.monotonic())
+
+    def timed_log(self, outcome):  # type: ignore[no-untyped-def]
+        uploaded[outcome.provider].append(time.monotonic())
+        return real_log(self, outcome)
+
+    monkeypatch.setattr(FoursquareClient, "photos", slow_photos)
+    monkeypatch.setattr(OutcomeLog, "__call__", timed_log)
+    flow = run_city_flow(_settings(city_db, tmp_path, "images"), "exeter")
+    assert flow.uploads.uploaded.get("google_places", 0) == len(uploaded["google_places"]) > 0
+    assert flow.uploads.uploaded.get("foursquare", 0) == len(uploaded["foursquare"]) > 0
+    assert min(uploaded["google_places"]) < min(listed) - 1.0  # Google's photos went ahead
+    assert flow.discovery.due_venues == 8 and _stored(city_db)[1]  # and every venue was listed and stored
