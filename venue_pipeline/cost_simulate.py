@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time as dtime, timedelta, timezone
 from pathlib import Path
@@ -123,27 +124,31 @@ class YearResult:
 
 
 def copy_state(db_url: str, dest: Path) -> str:
-    """A consistent copy of a SQLite venue database at `dest` (SQLite's backup API, safe while others write);
-    returns its URL. Other databases are refused: the simulation must never touch the real state."""
+    """A copy of the venue database as a SQLite file at `dest`; returns its URL. SQLite state is copied with SQLite's
+    backup API (consistent while others write), any other database table by table into a migrated file
+    (store/simulation.py copy_tables). The simulation never touches the real state."""
     from sqlalchemy.engine import make_url
 
-    from venue_pipeline.store.db import normalize_url
+    from venue_pipeline.store.db import normalize_url, upgrade
+    from venue_pipeline.store.simulation import copy_tables
 
     url = make_url(normalize_url(db_url))
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise SimulationError(
-            f"the simulation copies SQLite state only, not {url.get_backend_name()}: copy the PostgreSQL database into "
-            "SQLite first, or run it on a SQLite database"
-        )
-    source = Path(url.database)
-    if not source.is_file():
-        raise SimulationError(f"{source}: no venue database there")
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         dest.unlink()
-    with sqlite3.connect(source) as src, sqlite3.connect(dest) as out:
+    copy_url = f"sqlite:///{dest.resolve()}"
+    if url.get_backend_name() != "sqlite":
+        upgrade(copy_url)
+        copy_tables(db_url, copy_url)
+        return copy_url
+    if not url.database or url.database == ":memory:":
+        raise SimulationError("an in-memory SQLite database cannot be copied: give a file")
+    source = Path(url.database)
+    if not source.is_file():
+        raise SimulationError(f"{source}: no venue database there")
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(dest)) as out:
         src.backup(out)
-    return f"sqlite:///{dest.resolve()}"
+    return copy_url
 
 
 def _day_start(start: datetime, index: int) -> datetime:
@@ -246,7 +251,7 @@ def simulate(
     state_dir: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> YearResult:
-    """Replays `days` days of the schedules from `start` (UTC) on a copy of the SQLite state at `db_url` (kept in
+    """Replays `days` days of the schedules from `start` (UTC) on a SQLite copy of the state at `db_url` (kept in
     `state_dir`, else a temporary folder removed afterwards) against the in-process sandbox (`faults`, `seed`) with
     the provider plan `plan` (empty: VENUE_PROVIDER_PLAN, else paid). The state at `db_url` is never written."""
     from venue_pipeline.services import Settings

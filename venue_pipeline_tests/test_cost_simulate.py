@@ -105,7 +105,21 @@ def test_the_schedule_bounds_are_the_deployed_schedules() -> None:
     assert (CITIES_PER_TICK, VENUES_PER_CITY_PER_TICK) == (schedules.CITIES_PER_TICK, schedules.VENUES_PER_CITY_PER_TICK)
 
 
-def test_a_postgresql_state_is_refused_with_one_line(tmp_path, capsys) -> None:
-    code = main(["--db-url", "postgresql+psycopg2://u:secret@127.0.0.1:1/x", "cost", "simulate", "--days", "2"])
+def test_a_postgresql_state_is_copied_into_sqlite_and_left_untouched(pg_url, tmp_path, monkeypatch) -> None:
+    from venue_pipeline.cost_simulate import simulate
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dh"))
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    import_file(pg_url, limited_demo_csv(2, tmp_path / "subset.csv"), "open_pubs", quiet=True)
+    result = simulate(pg_url, 2, START, faults="none", plan="paid", state_dir=tmp_path / "copy")
+    assert result.venues == 6 and result.total_calls > 0 and result.after.with_image > 0
+    assert result.state_url.startswith("sqlite:///")
+    with session_scope(pg_url) as s:
+        assert s.scalar(select(func.count()).select_from(ApiCallRow)) == 0
+        assert s.scalar(select(func.count()).select_from(ProviderIdRow)) == 0
+
+
+def test_an_in_memory_state_is_refused_with_one_line(capsys) -> None:
+    code = main(["--db-url", "sqlite:///:memory:", "cost", "simulate", "--days", "2"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "copies SQLite state only" in err and "secret" not in err
+    assert code == 2 and err.count("\n") == 1 and "cannot be copied" in err

@@ -50,3 +50,32 @@ def new_venues_by_city(session: Session) -> dict[str, list[int]]:
     for vid, city in session.execute(select(VenueRow.id, VenueRow.city_slug).where(~has_ids).order_by(VenueRow.id)):
         out.setdefault(city, []).append(int(vid))
     return out
+
+
+# What a simulation reads: the venues, their IDs and galleries, the attempts and resets the retry circuit reads and the
+# ledger (quota counts, the auth circuits); reports, run failures, leases and pacing rows start empty in the copy.
+COPIED_TABLES = ("venues", "provider_ids", "venue_images", "upload_attempts", "api_calls", "circuit_resets")
+
+
+def copy_tables(source_url: str, dest_url: str, batch: int = 5000) -> dict[str, int]:
+    """Copies COPIED_TABLES from any venue database into a migrated, empty one (e.g. PostgreSQL into SQLite), in
+    batches read as a stream, parents first; returns the rows copied per table."""
+    from sqlalchemy import insert
+
+    from venue_pipeline.store.db import get_engine
+    from venue_pipeline.store.schema import Base
+
+    source, dest = get_engine(source_url), get_engine(dest_url)
+    copied: dict[str, int] = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name not in COPIED_TABLES:
+            continue
+        copied[table.name] = 0
+        with source.connect() as read, dest.begin() as write:
+            result = read.execution_options(stream_results=True, yield_per=batch).execute(
+                select(table).order_by(*table.primary_key.columns)
+            )
+            while rows := result.fetchmany(batch):
+                write.execute(insert(table), [dict(row._mapping) for row in rows])
+                copied[table.name] += len(rows)
+    return copied
