@@ -21,138 +21,25 @@ from venue_pipeline.core.backoff import (
     search_due,
     streak_after,
 )
+from venue_pipeline.core.forecast_records import (
+    Forecast,
+    ForecastState,
+    PairRecord,
+    ProviderPlan,
+    RetryBacklog,
+    VenueRecord,
+    Yields,
+)
 from venue_pipeline.core.staleness import FRESH_WITH_IMAGES, FRESH_WITHOUT_IMAGES
+
+__all__ = [
+    "Forecast", "ForecastState", "PairRecord", "ProviderPlan", "RetryBacklog", "VenueRecord", "Yields", "forecast",
+    "sample_venues",
+]
 
 DAY = timedelta(days=1)
 MATCHED, DEFERRED = "matched", "deferred"
 REJECTED = frozenset({"no_match", "ambiguous"})
-
-
-@dataclass(frozen=True)
-class PairRecord:
-    """One (venue, provider) as stored: its ID decision, search cooldown and listing back-off (status '' = never asked)."""
-
-    venue_id: int
-    provider: str
-    status: str = ""
-    matched_at: datetime | None = None  # when the stored decision was made
-    next_search_at: datetime | None = None
-    searches: int = 0
-    listed_at: datetime | None = None
-    listing_streak: int = 0
-    live: int = 0  # this provider's live images of the venue (the per-provider cap counts them)
-
-
-@dataclass(frozen=True)
-class VenueRecord:
-    """One venue's gallery and schedule state."""
-
-    venue_id: int
-    has_coordinates: bool = True
-    checked_at: datetime | None = None  # images_checked_at
-    updated_at: datetime | None = None  # a re-import's change restarts rejected searches
-    uploaded: int = 0
-    live: int = 0
-
-
-@dataclass(frozen=True)
-class ProviderPlan:
-    """What one provider charges and allows: endpoint kinds (ledger names), list prices, daily quota."""
-
-    name: str
-    search_endpoint: str
-    geocode_endpoint: str
-    listing_endpoint: str | None = None  # None: the provider lists no photos (HERE, Geoapify)
-    photo_endpoint: str | None = None  # a billed, ledgered photo download (Google's Place Photo)
-    prices: Mapping[str, float] = field(default_factory=dict)
-    daily_quota: int | None = None
-
-    def price(self, endpoint: str) -> float:
-        return float(self.prices.get(endpoint, 0.0))
-
-
-@dataclass(frozen=True)
-class Yields:
-    """Observed rates (store/forecast_state.py estimates them from the state and ledger, with priors)."""
-
-    first_listing_hit: Mapping[str, float] = field(default_factory=dict)  # a first listing brings photos
-    first_listing_photos: Mapping[str, float] = field(default_factory=dict)  # photos a hitting first listing adds
-    repeat_listing_hit: Mapping[str, float] = field(default_factory=dict)  # a later listing brings a new photo
-    repeat_listing_photos: Mapping[str, float] = field(default_factory=dict)  # new photos such a listing adds
-    first_search_match: Mapping[str, float] = field(default_factory=dict)  # a never-decided lookup matches
-    research_match: Mapping[str, float] = field(default_factory=dict)  # a re-search of a rejection matches
-    upload_failure: float = 0.1  # a first upload attempt fails
-    retry_failure: float = 0.5  # a retry attempt fails
-    max_attempts: int = 3
-    billed_share: Mapping[tuple[str, str], float] = field(default_factory=dict)  # calls that cost (failures do not)
-
-
-@dataclass(frozen=True)
-class RetryBacklog:
-    """Failed images the retry stage will attempt again: per provider, images and attempts still allowed."""
-
-    provider: str
-    images: int
-    attempts_left: int  # per image (the failure class's limit minus attempts made)
-    venues: int  # distinct venues (an expired Google reference costs one details call per venue and round)
-
-
-@dataclass(frozen=True)
-class ForecastState:
-    """Everything the forecast reads, as plain records."""
-
-    venues: Sequence[VenueRecord]
-    pairs: Sequence[PairRecord]
-    providers: Sequence[ProviderPlan]
-    yields: Yields = field(default_factory=Yields)
-    retries: Sequence[RetryBacklog] = ()
-    pending: Mapping[str, int] = field(default_factory=dict)  # images never attempted, by provider
-    max_per_provider: int = 10
-    max_per_venue: int = 25
-    refresh_endpoint: Mapping[str, str] = field(default_factory=dict)  # provider -> call an expired reference needs
-
-
-@dataclass
-class Forecast:
-    """Expected calls and dollars per provider and endpoint over `days`, per venue-year, and the coverage kept."""
-
-    start: datetime
-    days: int
-    venues: int
-    calls: dict[str, dict[str, float]] = field(default_factory=dict)
-    dollars: dict[str, dict[str, float]] = field(default_factory=dict)
-    deferred: dict[str, float] = field(default_factory=dict)  # past a quota at the horizon, not yet made
-    with_images_start: int = 0
-    with_images_end: float = 0.0
-    gallery_start: float = 0.0  # mean uploaded images per venue
-    gallery_end: float = 0.0
-
-    def total_calls(self, provider: str | None = None) -> float:
-        return sum(n for p, by in self.calls.items() if provider in (None, p) for n in by.values())
-
-    def total_dollars(self, provider: str | None = None) -> float:
-        return sum(d for p, by in self.dollars.items() if provider in (None, p) for d in by.values())
-
-    def per_venue_year(self, amount: float) -> float:
-        """An amount over the horizon as per venue and 365 days."""
-        return amount / max(self.venues, 1) * 365.0 / max(self.days, 1)
-
-    def as_dict(self) -> dict[str, object]:
-        total_calls, total_dollars = self.total_calls(), self.total_dollars()
-        return {
-            "start": self.start.isoformat(),
-            "days": self.days,
-            "venues": self.venues,
-            "calls": {p: {e: round(n, 1) for e, n in sorted(by.items())} for p, by in sorted(self.calls.items())},
-            "dollars": {p: {e: round(d, 4) for e, d in sorted(by.items())} for p, by in sorted(self.dollars.items())},
-            "total_calls": round(total_calls, 1),
-            "total_dollars": round(total_dollars, 2),
-            "calls_per_venue_year": round(self.per_venue_year(total_calls), 2),
-            "dollars_per_venue_year": round(self.per_venue_year(total_dollars), 4),
-            "deferred_at_horizon": {p: round(n, 1) for p, n in sorted(self.deferred.items())},
-            "venues_with_images": {"start": self.with_images_start, "end": round(self.with_images_end, 1)},
-            "mean_gallery": {"start": round(self.gallery_start, 2), "end": round(self.gallery_end, 2)},
-        }
 
 
 def _day(when: datetime | None, start: datetime) -> float | None:
@@ -184,15 +71,20 @@ class _Projection:
         self.plans = {p.name: p for p in state.providers}
         self.demand: list[dict[tuple[str, str], float]] = [defaultdict(float) for _ in range(days)]
         self.y = state.yields
+        self._at: dict[float, datetime] = {}  # day offsets as datetimes, computed once
         self.miss = 1.0  # the projected venue's probability of having no uploaded image yet
         self.weight = 1.0  # venues sharing the projected venue's state (projected once, booked for all)
 
     def book(self, day: int, provider: str, endpoint: str | None, calls: float) -> None:
         if endpoint is not None and calls > 0 and 0 <= day < self.days:
-            self.demand[day][(provider, endpoint)] += calls * self.weight
+            overhead = self.y.call_overhead.get((provider, endpoint), 1.0)
+            self.demand[day][(provider, endpoint)] += calls * overhead * self.weight
 
     def at(self, day: float) -> datetime:
-        return self.start + day * DAY
+        when = self._at.get(day)
+        if when is None:
+            when = self._at[day] = self.start + day * DAY
+        return when
 
     def lost(self) -> float:
         """The probability a new photo never uploads: its first attempt and every retry fail."""
@@ -296,7 +188,7 @@ class _Projection:
                 first = listed_day is None
                 hit = (self.y.first_listing_hit if first else self.y.repeat_listing_hit).get(plan.name, 0.0)
                 per_hit = (self.y.first_listing_photos if first else self.y.repeat_listing_photos).get(plan.name, 0.0)
-                hit = 0.0 if full else hit
+                hit = 0.0 if full else min(max(hit, 0.0), 1.0)  # a probability, whatever the estimate
                 listed += mass
                 photos += mass * hit * per_hit
                 self.miss *= 1.0 - mass * hit * (1.0 - self.lost()) if room >= 0.5 else 1.0
@@ -338,12 +230,16 @@ class _Projection:
                 self.book(0, provider, plan.photo_endpoint, n * self.attempts_per_photo())
 
 
-def _pairs(state: ForecastState, start: datetime, plans: Mapping[str, ProviderPlan]) -> dict[int, list[_Pair]]:
-    """The stored pairs as projections; a provider with no row for a venue is asked at its next look."""
+def _pairs(
+    state: ForecastState, venues: Sequence[VenueRecord], start: datetime, plans: Mapping[str, ProviderPlan]
+) -> dict[int, list[_Pair]]:
+    """The projected venues' stored pairs as projections; a provider with no row for a venue is asked at its next
+    look."""
     by_venue: dict[int, dict[str, _Pair]] = defaultdict(dict)
+    wanted = None if len(venues) == len(state.venues) else {v.venue_id for v in venues}
     for r in state.pairs:
         plan = plans.get(r.provider)
-        if plan is None:
+        if plan is None or (wanted is not None and r.venue_id not in wanted):
             continue
         p = _Pair(r, plan, live=float(r.live), searches=r.searches)
         decided = _day(r.matched_at, start)
@@ -356,7 +252,7 @@ def _pairs(state: ForecastState, start: datetime, plans: Mapping[str, ProviderPl
         else:
             p.ask_now = True
         by_venue[r.venue_id][r.provider] = p
-    for v in state.venues:
+    for v in venues:
         known = by_venue[v.venue_id]
         for name, plan in plans.items():
             if name not in known:
@@ -420,15 +316,28 @@ def _apply_quotas(projection: _Projection, plans: Mapping[str, ProviderPlan], ou
         out.dollars[provider] = {e: n * plan.price(e) * share.get((provider, e), 1.0) for e, n in by.items()}
 
 
-def forecast(state: ForecastState, start: datetime, days: int) -> Forecast:
-    """Projects the schedules' calls and dollars for `days` daily looks from `start` (day 0 = start)."""
+def sample_venues(venues: Sequence[VenueRecord], limit: int | None) -> tuple[Sequence[VenueRecord], float]:
+    """At most `limit` venues, an even spread in a fixed pseudo-random order of their ids, and the factor that
+    scales them to all venues (an unbiased estimate; None or a smaller state: every venue, factor 1)."""
+    if limit is None or len(venues) <= limit:
+        return venues, 1.0
+    ordered = sorted(venues, key=lambda v: (v.venue_id * 2654435761) % 4294967296)
+    step = len(ordered) / limit
+    return [ordered[int(i * step)] for i in range(limit)], len(venues) / limit
+
+
+def forecast(state: ForecastState, start: datetime, days: int, max_projections: int | None = None) -> Forecast:
+    """Projects the schedules' calls and dollars for `days` daily looks from `start` (day 0 = start); with
+    `max_projections`, a state of more venues than that is estimated from an even sample of them."""
     plans = {p.name: p for p in state.providers}
     projection = _Projection(state, start, days)
     projection.backlog()
-    pairs = _pairs(state, start, plans)
-    out = Forecast(start=start, days=days, venues=len(state.venues))
+    venues, scale = sample_venues(state.venues, max_projections)
+    pairs = _pairs(state, venues, start, plans)
+    out = Forecast(start=start, days=days, venues=len(state.venues), sampled=scale != 1.0)
     uploaded_end = with_images_end = 0.0
-    for v, venue_pairs, count in _alike(state.venues, pairs, start):
+    for v, venue_pairs, group_count in _alike(venues, pairs, start):
+        count = group_count * scale
         projection.weight = float(count)
         uploaded, miss = projection.venue(v, list(venue_pairs))
         uploaded_end += uploaded * count

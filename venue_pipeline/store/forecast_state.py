@@ -18,6 +18,7 @@ from venue_pipeline.core.forecast import (
     RetryBacklog,
     VenueRecord,
     Yields,
+    sample_venues,
 )
 from venue_pipeline.core.recovery import AMBIGUOUS_ATTEMPTS, MAX_ATTEMPTS
 from venue_pipeline.core.statuses import IdStatus, ImageStatus
@@ -66,19 +67,33 @@ def _venues(session: Session) -> list[VenueRecord]:
     ]
 
 
-def _pairs(session: Session) -> list[PairRecord]:
-    """Every provider row with its provider's live images of the venue (one grouped query joined in)."""
-    live = (
-        select(VenueImageRow.venue_id, VenueImageRow.provider, func.count().label("live"))
-        .where(VenueImageRow.status != ImageStatus.PERMANENTLY_FAILED)
-        .group_by(VenueImageRow.venue_id, VenueImageRow.provider)
-        .subquery()
+def _pairs(session: Session, venue_ids: Sequence[int] | None = None) -> list[PairRecord]:
+    """Every provider row (of the given venues) with its provider's live images of the venue (one grouped query
+    joined in, per chunk of venues)."""
+    if venue_ids is not None:
+        return [p for chunk in _chunks(venue_ids) for p in _pairs_where(session, chunk)]
+    return _pairs_where(session, None)
+
+
+def _chunks(ids: Sequence[int], size: int = 1000) -> list[list[int]]:
+    ids = list(ids)
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _pairs_where(session: Session, venue_ids: list[int] | None) -> list[PairRecord]:
+    live_q = select(VenueImageRow.venue_id, VenueImageRow.provider, func.count().label("live")).where(
+        VenueImageRow.status != ImageStatus.PERMANENTLY_FAILED
     )
+    if venue_ids is not None:
+        live_q = live_q.where(VenueImageRow.venue_id.in_(venue_ids))
+    live = live_q.group_by(VenueImageRow.venue_id, VenueImageRow.provider).subquery()
     r = ProviderIdRow
     stmt = select(
         r.venue_id, r.provider, r.status, r.matched_at, r.next_search_at, r.searches, r.listed_at, r.listing_streak,
         live.c.live,
     ).outerjoin(live, and_(live.c.venue_id == r.venue_id, live.c.provider == r.provider))
+    if venue_ids is not None:
+        stmt = stmt.where(r.venue_id.in_(venue_ids))
     return [
         PairRecord(vid, p, status, matched, next_at, searches or 0, listed, streak or 0, int(n or 0))
         for vid, p, status, matched, next_at, searches, listed, streak, n in session.execute(stmt)
@@ -159,69 +174,65 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _listing_history(session: Session) -> dict[str, tuple[int, int, int, int, int]]:
-    """Per provider: listed pairs, pairs with photos, photos of first listings, later listings that brought photos
-    and their photos. A listing stamps all its new photos with one discovered_at, so a pair's earliest stamp is
-    its first listing and every later stamp one later listing with a new photo (all grouped in SQL)."""
+def _listing_history(
+    session: Session, venue_ids: Sequence[int] | None = None
+) -> dict[str, tuple[int, int, int, int, int]]:
+    """Per provider, over the given venues (None: all): listed pairs, pairs with photos, photos of first listings,
+    later listings that brought photos and their photos. A listing stamps all its new photos with one
+    discovered_at, so a pair's earliest stamp is its first listing and every later stamp one later listing with a
+    new photo (one grouped pass in SQL per chunk of venues)."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for chunk in [None] if venue_ids is None else _chunks(venue_ids):
+        for provider, row in _history_where(session, chunk).items():
+            totals[provider] = [a + b for a, b in zip(totals[provider], row, strict=True)]
+    return {p: (t[0], t[1], t[2], t[3], t[4]) for p, t in totals.items()}
+
+
+def _history_where(session: Session, venue_ids: list[int] | None) -> dict[str, tuple[int, int, int, int, int]]:
     img = VenueImageRow
-    stamps = (
-        select(img.provider, img.venue_id, img.discovered_at, func.count().label("n"))
-        .group_by(img.provider, img.venue_id, img.discovered_at)
-        .subquery()
+    grouped = select(
+        img.provider.label("provider"),
+        func.count().label("n"),
+        (img.discovered_at == func.min(img.discovered_at).over(partition_by=(img.provider, img.venue_id))).label(
+            "first"
+        ),
     )
-    firsts = (
-        select(stamps.c.provider, stamps.c.venue_id, func.min(stamps.c.discovered_at).label("first"))
-        .group_by(stamps.c.provider, stamps.c.venue_id)
-        .subquery()
-    )
-    totals = {
-        p: (int(groups), int(photos or 0))
-        for p, groups, photos in session.execute(
-            select(stamps.c.provider, func.count(), func.sum(stamps.c.n)).group_by(stamps.c.provider)
-        )
-    }
-    first_stmt = (
-        select(stamps.c.provider, func.count(), func.sum(stamps.c.n))
-        .join(
-            firsts,
-            and_(
-                firsts.c.provider == stamps.c.provider,
-                firsts.c.venue_id == stamps.c.venue_id,
-                firsts.c.first == stamps.c.discovered_at,
-            ),
-        )
-        .group_by(stamps.c.provider)
-    )
-    first = {p: (int(pairs), int(photos or 0)) for p, pairs, photos in session.execute(first_stmt)}
-    listed = dict(
-        session.execute(
-            select(ProviderIdRow.provider, func.count())
-            .where(ProviderIdRow.listed_at.is_not(None))
-            .group_by(ProviderIdRow.provider)
-        ).all()
-    )
+    listed_q = select(ProviderIdRow.provider, func.count()).where(ProviderIdRow.listed_at.is_not(None))
+    if venue_ids is not None:
+        grouped = grouped.where(img.venue_id.in_(venue_ids))
+        listed_q = listed_q.where(ProviderIdRow.venue_id.in_(venue_ids))
+    stamps = grouped.group_by(img.provider, img.venue_id, img.discovered_at).subquery()
+    first = func.cast(stamps.c.first, Integer)
+    stmt = select(
+        stamps.c.provider, func.count(), func.sum(stamps.c.n), func.sum(first), func.sum(first * stamps.c.n)
+    ).group_by(stamps.c.provider)
+    listed = dict(session.execute(listed_q.group_by(ProviderIdRow.provider)).all())
     out: dict[str, tuple[int, int, int, int, int]] = {}
-    for provider in set(listed) | set(totals):
-        groups, photos = totals.get(provider, (0, 0))
-        pairs, first_photos = first.get(provider, (0, 0))
+    for provider, groups, photos, pairs, first_photos in session.execute(stmt):
+        groups, photos, pairs, first_photos = int(groups), int(photos or 0), int(pairs or 0), int(first_photos or 0)
         out[provider] = (int(listed.get(provider, 0)), pairs, first_photos, groups - pairs, photos - first_photos)
+    for provider, n in listed.items():
+        out.setdefault(provider, (int(n), 0, 0, 0, 0))
     return out
 
 
-def estimate_yields(session: Session, plans: Sequence[ProviderPlan], ledger: LedgerSoFar) -> Yields:
+def estimate_yields(
+    session: Session, plans: Sequence[ProviderPlan], ledger: LedgerSoFar, sample: Sequence[int] | None = None,
+    scale: float = 1.0,
+) -> Yields:
     """The observed rates, each shrunk towards its prior: listings from the images' discovery times and the
     ledger's listing calls, matches from the provider rows, upload failures from upload_attempts."""
-    history = _listing_history(session)
+    history = _listing_history(session, sample)  # a sample's counts, `scale` times, stand for all venues
     first_hit, first_photos, repeat_hit, repeat_photos = {}, {}, {}, {}
     for plan in plans:
         if plan.listing_endpoint is None:
             continue
         listed, hit, photos, repeat_listings_hit, repeat_n = history.get(plan.name, (0, 0, 0, 0, 0))
-        first_hit[plan.name] = min(_rate(hit, listed, 0.5, 1.0), 1.0)
+        first_hit[plan.name] = _rate(min(hit, listed), listed, 0.5, 1.0)  # a rate: hits never exceed trials
         first_photos[plan.name] = photos / hit if hit else PRIOR_PHOTOS_PER_HIT
         ok_listings = ledger.answered.get((plan.name, plan.listing_endpoint), 0)
-        repeats = max(ok_listings - listed, 0)
-        repeat_hit[plan.name] = _rate(repeat_listings_hit, repeats, PRIOR_REPEAT_HIT)
+        repeats = max(ok_listings / scale - listed, 0)  # the sample's share of the ledger's later listings
+        repeat_hit[plan.name] = _rate(min(repeat_listings_hit, repeats), repeats, PRIOR_REPEAT_HIT)
         repeat_photos[plan.name] = _rate(repeat_n, repeat_listings_hit, PRIOR_PHOTOS_PER_HIT, 1.0)
     decided = session.execute(
         select(ProviderIdRow.provider, ProviderIdRow.status, func.count(), func.sum(ProviderIdRow.searches))
@@ -257,8 +268,15 @@ def estimate_yields(session: Session, plans: Sequence[ProviderPlan], ledger: Led
         for e in p.prices
         if p.price(e) > 0 and (n := ledger.by_endpoint.get((p.name, e), 0))
     }
+    overhead = {  # a photo download's failures are modelled by the upload and retry rates instead
+        (p.name, e): _rate(n, ledger.answered.get((p.name, e), 0), 1.0)
+        for p in plans
+        for e in p.prices
+        if e != p.photo_endpoint and (n := ledger.by_endpoint.get((p.name, e), 0))
+    }
     return Yields(
         billed_share=billed,
+        call_overhead=overhead,
         first_listing_hit=first_hit,
         first_listing_photos=first_photos,
         repeat_listing_hit=repeat_hit,
@@ -272,17 +290,24 @@ def estimate_yields(session: Session, plans: Sequence[ProviderPlan], ledger: Led
 
 
 def read_state(
-    session: Session, plans: Iterable[ProviderPlan], refresh_endpoint: Mapping[str, str] | None = None
+    session: Session,
+    plans: Iterable[ProviderPlan],
+    refresh_endpoint: Mapping[str, str] | None = None,
+    max_projections: int | None = None,
 ) -> ForecastState:
-    """The whole forecast input: venues, pairs, backlog and observed yields, in a handful of grouped queries."""
+    """The whole forecast input: venues, pairs, backlog and observed yields, in a handful of grouped queries. With
+    `max_projections`, the pairs and listing history of only the venues forecast(max_projections=) will project."""
     plans = list(plans)
     ledger = ledger_so_far(session)
     backlog, pending = _retries(session)
+    venues = _venues(session)
+    chosen, scale = sample_venues(venues, max_projections)
+    sample = None if scale == 1.0 else [v.venue_id for v in chosen]
     return ForecastState(
-        venues=_venues(session),
-        pairs=_pairs(session),
+        venues=venues,
+        pairs=_pairs(session, sample),
         providers=plans,
-        yields=estimate_yields(session, plans, ledger),
+        yields=estimate_yields(session, plans, ledger, sample, scale),
         retries=backlog,
         pending=pending,
         max_per_provider=MAX_PER_PROVIDER,

@@ -138,3 +138,14 @@ def test_venues_in_the_same_days_are_projected_once_with_the_same_result() -> No
     assert together.total_calls() == pytest.approx(sum(f.total_calls() for f in alone))
     assert together.gallery_end == pytest.approx(sum(f.gallery_end for f in alone) / 3)
     assert alone[0].total_calls() == pytest.approx(alone[1].total_calls())
+
+
+def test_a_listing_rate_outside_0_1_is_held_to_a_probability() -> None:
+    # found on the report benchmark's synthetic store: more later discovery stamps than listing calls gave a
+    # "rate" of 2,400 and a forecast of 476 million calls
+    def listings(hit: float) -> float:
+        y = Yields(repeat_listing_hit={"foursquare": hit}, repeat_listing_photos={"foursquare": 0.0})
+        return forecast(_state([_venue()], [_matched()], yields=y), START, 365).total_calls()
+
+    assert listings(2400.0) == pytest.approx(listings(1.0)) == pytest.approx(12.0)
+    assert listings(-1.0) == pytest.approx(listings(0.0))
