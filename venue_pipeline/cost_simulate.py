@@ -38,6 +38,7 @@ VENUES_PER_CITY_PER_TICK = 200
 RETRY_AT = dtime(4, 0)
 REENRICH_AT = dtime(5, 0)
 DAY = timedelta(days=1)
+RUN_PREFIX = "sim:"  # every simulated run's id: its calls are told from the copied state's own
 
 
 class SimulationError(ValueError):
@@ -200,7 +201,7 @@ class _Replay:
         """enrich_city_job for one city's venues: IDs, discovery, uploads, all at `now`."""
         from venue_pipeline.pipeline import run_discovery, run_provider_ids, run_uploads
 
-        run_id = f"sim:{now:%Y-%m-%d}:{trigger}:{city}"
+        run_id = f"{RUN_PREFIX}{now:%Y-%m-%d}:{trigger}:{city}"
         ids = run_provider_ids(self.settings, city, venue_ids=venue_ids, run_id=run_id, now=now)
         found = run_discovery(self.settings, city, venue_ids=venue_ids, run_id=run_id, now=now)
         up = run_uploads(self.settings, city, venue_ids=venue_ids, run_id=run_id, now=now)
@@ -217,7 +218,7 @@ class _Replay:
             due = due_failure_count(session, now)
         if not due:
             return
-        summary = run_retries(self.settings, run_id=f"sim:{now:%Y-%m-%d}:retry", now=now)
+        summary = run_retries(self.settings, run_id=f"{RUN_PREFIX}{now:%Y-%m-%d}:retry", now=now)
         self.runs["retry"] += 1
         self.say(f"{now:%Y-%m-%d %H:%M} retry: {summary.due} due, {sum(summary.uploaded.values())} uploaded")
 
@@ -277,7 +278,9 @@ def simulate(
         for index in range(days):
             active += replay.day(_day_start(start, index), index == 0, start)
         with session_scope(url) as session:
-            endpoints = calls_between(session, start.strftime("%Y-%m-%d"), (start + days * DAY).strftime("%Y-%m-%d"))
+            endpoints = calls_between(
+                session, start.strftime("%Y-%m-%d"), (start + days * DAY).strftime("%Y-%m-%d"), RUN_PREFIX
+            )
         endpoints = [e for e in endpoints if e.provider in PROVIDERS]
         calls: Counter[str] = Counter()
         dollars: Counter[str] = Counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, select, true
 from sqlalchemy.orm import Session
 
 from venue_pipeline.core.statuses import ImageStatus
@@ -21,11 +21,15 @@ class EndpointCalls:
     dollars: float
 
 
-def calls_between(session: Session, first_day: str, end_day: str) -> list[EndpointCalls]:
-    """Ledger rows per (provider, endpoint) with first_day <= day < end_day (UTC days, YYYY-MM-DD)."""
+def calls_between(
+    session: Session, first_day: str, end_day: str, run_prefix: str | None = None
+) -> list[EndpointCalls]:
+    """Ledger rows per (provider, endpoint) with first_day <= day < end_day (UTC days, YYYY-MM-DD), only those of
+    runs whose id starts with `run_prefix` when given (a simulation's own, not the copied state's calls of today)."""
     stmt = (
         select(ApiCallRow.provider, ApiCallRow.endpoint, func.count(), func.coalesce(func.sum(ApiCallRow.cost), 0.0))
         .where(ApiCallRow.day >= first_day, ApiCallRow.day < end_day)
+        .where(ApiCallRow.run_id.startswith(run_prefix, autoescape=True) if run_prefix else true())
         .group_by(ApiCallRow.provider, ApiCallRow.endpoint)
         .order_by(ApiCallRow.provider, ApiCallRow.endpoint)
     )
