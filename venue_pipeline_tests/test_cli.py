@@ -170,11 +170,11 @@ def test_two_first_starts_at_once_on_fresh_postgresql_run_storage_both_succeed(t
 HANGING_CITY_RUN = (
     "import sys, time\n"
     "from pathlib import Path\n"
-    "import venue_pipeline.defs.assets as assets\n"
-    "def hang(settings, *, city, run_id, **options):\n"
+    "import venue_pipeline.pipeline.flow as flow\n"
+    "def hang(settings, city=None, *, run_id, **options):\n"
     "    Path(sys.argv[2]).write_text(run_id)\n"
     "    time.sleep(600)\n"
-    "assets.run_provider_ids = hang\n"  # the ID stage of this run never ends: it is killed mid-stage
+    "flow.run_provider_ids = hang\n"  # the ID stage of this run (the pipelined flow's) never ends: killed mid-stage
     "from venue_pipeline.definitions import defs\n"
     "from venue_pipeline.local_runs import local_run_tags, open_instance\n"
     "with open_instance() as instance:\n"
