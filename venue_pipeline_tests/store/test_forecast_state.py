@@ -80,3 +80,21 @@ def test_ledger_so_far_spans_the_first_to_the_last_call(db_url, tmp_path, monkey
     assert sum(ledger.calls.values()) == total
     assert abs(sum(ledger.dollars.values()) - dollars) < 1e-9
     assert ledger.days() >= 3.0
+
+
+def test_a_sampled_state_reads_the_pairs_of_the_venues_the_forecast_projects(db_url, tmp_path, monkeypatch) -> None:
+    from venue_pipeline.core.forecast import forecast, sample_venues
+
+    monkeypatch.setenv("VENUE_PIPELINE_HOME", str(tmp_path))
+    settings = _enriched(db_url, tmp_path)
+    plans = provider_plans(settings.provider_settings())
+    with session_scope(db_url) as session:
+        full = read_state(session, plans, REFRESH_ENDPOINTS)
+        sampled = read_state(session, plans, REFRESH_ENDPOINTS, max_projections=6)
+    chosen, scale = sample_venues(sampled.venues, 6)
+    assert len(sampled.venues) == 12 and scale == 2.0  # every venue counted, the pairs of six read
+    assert {p.venue_id for p in sampled.pairs} <= {v.venue_id for v in chosen}
+    assert {p for p in full.pairs if p.venue_id in {v.venue_id for v in chosen}} == set(sampled.pairs)
+    ahead = forecast(sampled, T + timedelta(days=1), 60, max_projections=6)
+    assert ahead.sampled and ahead.venues == 12 and ahead.total_calls() > 0
+    assert not forecast(full, T + timedelta(days=1), 60).sampled
