@@ -1,8 +1,9 @@
 """The forecast against the simulated year (issue 15): the next 365 days' calls and dollars within 10 %.
 
 Lean on purpose (CI budget): 60 demo venues (20 a city), default faults, one simulated day of first enrichment,
-then the forecast of the next 365 days from that state and the simulated 365 days on a copy of it. SQLite only
-(cost_simulate copies SQLite states), so the PostgreSQL pass skips it: it would repeat the same SQLite work.
+then the forecast of the next 365 days from that state and the simulated 365 days on a copy of it. The state is
+a SQLite file whatever the suite's database (the simulation works on a SQLite copy anyway), so the PostgreSQL pass
+skips it: it would repeat the same work.
 The full demo (528 venues, two years) is benchmarks/cost_forecast.py, docs/benchmarks.md.
 """
 
@@ -24,7 +25,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         os.environ.get("VENUE_DB_URL", "").startswith("postgres"),
-        reason="SQLite-only simulation: the SQLite pass runs it",
+        reason="the same SQLite work as the SQLite pass, which runs it",
     ),
 ]
 DAY0 = datetime(2027, 1, 1, tzinfo=timezone.utc)
