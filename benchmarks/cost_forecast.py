@@ -18,7 +18,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ def main() -> int:
         fresh = f"sqlite:///{scratch / 'fresh.db'}"
         upgrade(fresh)
         import_file(fresh, demo_csv(), "open_pubs", quiet=True)
-        day0 = datetime.fromisoformat(args.start).replace(tzinfo=timezone.utc)
+        day0 = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
         simulate(fresh, 1, day0, faults=args.faults, plan=args.plan, state_dir=scratch / "enriched")
         enriched = f"sqlite:///{scratch / 'enriched' / 'venues.db'}"
         print("first enrichment done; forecasting and simulating year 1", file=sys.stderr)

@@ -57,9 +57,11 @@ def render(out: Any) -> str:
         f"forecast of {out.days} days from {out.start:%Y-%m-%d %H:%M} UTC on {out.venues} venues (expected values)",
         tabulate(rows, headers=["provider", "endpoint", "calls", "dollars"], tablefmt="github"),
         f"per venue-year: {out.per_venue_year(out.total_calls()):.2f} calls, ${out.per_venue_year(out.total_dollars()):.4f}",
-        f"venues with an image: {out.with_images_start}/{out.venues} ({out.with_images_start / n:.1%}) -> "
-        f"{out.with_images_end:.0f} ({out.with_images_end / n:.1%}); images per venue: "
-        f"{out.gallery_start:.2f} -> {out.gallery_end:.2f}",
+        (
+            f"venues with an image: {out.with_images_start}/{out.venues} ({out.with_images_start / n:.1%}) -> "
+            f"{out.with_images_end:.0f} ({out.with_images_end / n:.1%}); images per venue: "
+            f"{out.gallery_start:.2f} -> {out.gallery_end:.2f}"
+        ),
     ]
     if out.deferred:
         left = ", ".join(f"{p} {n:.0f}" for p, n in sorted(out.deferred.items()))

@@ -10,7 +10,7 @@ The full demo (528 venues, two years) is benchmarks/cost_forecast.py, docs/bench
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -28,7 +28,7 @@ pytestmark = [
         reason="the same SQLite work as the SQLite pass, which runs it",
     ),
 ]
-DAY0 = datetime(2027, 1, 1, tzinfo=timezone.utc)
+DAY0 = datetime(2027, 1, 1, tzinfo=UTC)
 DAYS = 365
 
 
