@@ -63,6 +63,18 @@ def render(out: Any) -> str:
             f"{out.gallery_start:.2f} -> {out.gallery_end:.2f}"
         ),
     ]
+    from venue_pipeline.cost_simulate import (  # the schedule's bounds
+        CITIES_PER_TICK,
+        VENUES_PER_CITY_PER_TICK,
+    )
+
+    over = out.days_over(CITIES_PER_TICK * VENUES_PER_CITY_PER_TICK)  # the forecast does not model them
+    if over:
+        lines.append(
+            f"warning: on {over} day{'s' if over != 1 else ''} the forecast looks at more venues than the re-enrichment schedule can in a day "
+            f"({CITIES_PER_TICK} cities x {VENUES_PER_CITY_PER_TICK} venues; peak {max(out.looks):.0f}): the schedule "
+            "spreads that work over later days, so these figures are an upper bound"
+        )
     if out.deferred:
         left = ", ".join(f"{p} {n:.0f}" for p, n in sorted(out.deferred.items()))
         lines.append(f"past a daily quota and still owed at the horizon: {left}")

@@ -70,6 +70,7 @@ class _Projection:
         self.state, self.start, self.days = state, start, days
         self.plans = {p.name: p for p in state.providers}
         self.demand: list[dict[tuple[str, str], float]] = [defaultdict(float) for _ in range(days)]
+        self.looks: list[float] = [0.0] * days  # venues the schedule looks at each day
         self.y = state.yields
         self._at: dict[float, datetime] = {}  # day offsets as datetimes, computed once
         self.miss = 1.0  # the projected venue's probability of having no uploaded image yet
@@ -122,6 +123,7 @@ class _Projection:
             uploaded += added * (1.0 - self.lost())
             live += added
             checked, owed = float(day), False
+            self.looks[day] += self.weight
             day += 1
         return uploaded, self.miss
 
@@ -344,6 +346,7 @@ def forecast(state: ForecastState, start: datetime, days: int, max_projections: 
         with_images_end += (1.0 - miss) * count
     projection.weight = 1.0
     _apply_quotas(projection, plans, out)
+    out.looks = projection.looks
     n = max(len(state.venues), 1)
     out.with_images_start = sum(1 for v in state.venues if v.uploaded > 0)
     out.with_images_end = with_images_end

@@ -108,6 +108,12 @@ class Forecast:
     gallery_start: float = 0.0  # mean uploaded images per venue
     gallery_end: float = 0.0
     sampled: bool = False  # projected from an even sample of the venues' states (forecast's max_projections)
+    looks: list[float] = field(default_factory=list)  # venues looked at, per day
+
+    def days_over(self, looks_per_day: float) -> int:
+        """Days on which the projection looks at more venues than the schedule can in one day (its bounds are not
+        modelled: past them the schedule spreads the work over later days, and these figures are an upper bound)."""
+        return sum(1 for n in self.looks if n > looks_per_day + 1e-9)
 
     def total_calls(self, provider: str | None = None) -> float:
         return sum(n for p, by in self.calls.items() if provider in (None, p) for n in by.values())
@@ -135,4 +141,5 @@ class Forecast:
             "venues_with_images": {"start": self.with_images_start, "end": round(self.with_images_end, 1)},
             "mean_gallery": {"start": round(self.gallery_start, 2), "end": round(self.gallery_end, 2)},
             "sampled": self.sampled,
+            "venue_looks": {"total": round(sum(self.looks), 1), "peak_day": round(max(self.looks, default=0.0), 1)},
         }

@@ -149,3 +149,10 @@ def test_a_listing_rate_outside_0_1_is_held_to_a_probability() -> None:
 
     assert listings(2400.0) == pytest.approx(listings(1.0)) == pytest.approx(12.0)
     assert listings(-1.0) == pytest.approx(listings(0.0))
+
+
+def test_the_venues_looked_at_each_day_are_counted() -> None:
+    venues = [_venue(v) for v in range(1, 4)]
+    out = forecast(_state(venues, [_matched(v) for v in range(1, 4)]), START, 60)
+    assert out.looks[29] == pytest.approx(3.0) and out.looks[59] == pytest.approx(3.0) and sum(out.looks) == 6.0
+    assert out.days_over(2) == 2 and out.days_over(3) == 0
