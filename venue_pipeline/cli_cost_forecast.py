@@ -71,8 +71,8 @@ def render(out: Any) -> str:
     over = out.days_over(CITIES_PER_TICK * VENUES_PER_CITY_PER_TICK)  # the forecast does not model them
     if over:
         lines.append(
-            f"warning: on {over} day{'s' if over != 1 else ''} the forecast looks at more venues than the re-enrichment schedule can in a day "
-            f"({CITIES_PER_TICK} cities x {VENUES_PER_CITY_PER_TICK} venues; peak {max(out.looks):.0f}): the schedule "
+            f"warning: on {over} day{'s' if over != 1 else ''} the forecast looks at more venues than the "
+            f"re-enrichment schedule can in a day ({CITIES_PER_TICK} cities x {VENUES_PER_CITY_PER_TICK} venues; peak {max(out.looks):.0f}): the schedule "
             "spreads that work over later days, so these figures are an upper bound"
         )
     if out.deferred:
