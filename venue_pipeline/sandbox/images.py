@@ -35,6 +35,12 @@ def render_photo(photo_key: str, width: int, height: int, fmt: str = "jpeg") -> 
     return _render(photo_key, w, h, fmt)
 
 
+@lru_cache(maxsize=16)
+def _texture(w: int, h: int) -> Image.Image:
+    """Grain of one size, shared by every photo of that size (each photo's own scene lies under it)."""
+    return Image.frombytes("L", (w, h), random.Random(w * 100_003 + h).randbytes(w * h)).convert("RGB")
+
+
 @lru_cache(maxsize=256)
 def _render(photo_key: str, w: int, h: int, fmt: str) -> bytes:
     """Draw a small scene from the key's hash, then scale it, so every size of a photo looks alike."""
@@ -57,10 +63,11 @@ def _render(photo_key: str, w: int, h: int, fmt: str) -> bytes:
             draw.ellipse([x0, y0, x0 + size, y0 + size], fill=fill)
         else:
             draw.rectangle([x0, y0, x0 + size, y0 + size // 2], fill=fill)
-    image = base.resize((w, h), Image.Resampling.BICUBIC)
+    # Bilinear, and one texture per size: the simulator stands in for a provider's photo CDN, so its CPU is not
+    # the pipeline's; at ~10 ms a photo it took a third of a 2-core benchmark machine (docs/benchmarks.md).
+    image = base.resize((w, h), Image.Resampling.BILINEAR)
     if fmt != "png":  # texture makes JPEG sizes realistic; PNG stays smooth so it stays small
-        noise = Image.frombytes("L", (w, h), random.Random(digest).randbytes(w * h)).convert("RGB")
-        image = Image.blend(image, noise, 0.1)
+        image = Image.blend(image, _texture(w, h), 0.1)
     out = io.BytesIO()
     if fmt == "png":
         image.save(out, format="PNG", optimize=False)
