@@ -45,7 +45,7 @@ def summary_numbers(report: Mapping[str, Any]) -> dict[str, float | int]:
         "cost_usd": round(sum(p["cost_usd"] for p in providers), 4),
     }
     for row in report.get("cost_per_venue_year", []):  # the ledger so far, then the forecast
-        which = "so_far" if row["period"].startswith("so far") else "forecast"
+        which = "forecast" if row["period"].startswith("forecast") else "so_far"
         numbers[f"cost_per_venue_year_{which}_usd"] = row["dollars_per_venue_year"]
         numbers[f"calls_per_venue_year_{which}"] = row["calls_per_venue_year"]
     for city in report.get("coverage_by_city", []):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -66,19 +66,19 @@ def forecast_from_db(
 
 
 def cost_so_far(ledger: LedgerSoFar, venues: int) -> dict[str, Any]:
-    """The ledger's calls and dollars since its first call, and the same per venue-year (annualised over the
-    venues and the ledger's span in days, at least one)."""
+    """The ledger's calls and dollars over the last year (the caller reads the ledger from a year ago), per venue:
+    the cost of a venue-year so far. A ledger younger than a year is not annualised, since a first enrichment's
+    day scaled by 365 would read as a bill a hundred times too large."""
     calls, dollars = sum(ledger.calls.values()), sum(ledger.dollars.values())
     days = ledger.days()
-    scale = 365.0 / days / venues if days and venues else 0.0
     return {
         "since": ledger.first.isoformat(timespec="seconds") if ledger.first else None,
         "days": round(days, 2),
         "venues": venues,
         "calls": calls,
         "dollars": round(dollars, 4),
-        "calls_per_venue_year": round(calls * scale, 2),
-        "dollars_per_venue_year": round(dollars * scale, 4),
+        "calls_per_venue_year": round(calls / venues, 2) if venues else 0.0,
+        "dollars_per_venue_year": round(dollars / venues, 4) if venues else 0.0,
     }
 
 
@@ -97,15 +97,15 @@ def report_settings(session: Session, quotas: Mapping[str, int | None]) -> list[
 def cost_rows(
     session: Session, quotas: Mapping[str, int | None], days: int = 365, now: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """The report's two cost lines: per venue-year so far (the ledger since its first call) and the forecast of the
-    next `days` beside it."""
+    """The report's two cost lines: per venue-year so far (the ledger's last 365 days) and the forecast of the next
+    `days` beside it."""
     now = now or datetime.now(UTC)
     plans = provider_plans(report_settings(session, quotas))
     state = read_state(session, plans, REFRESH_ENDPOINTS, max_projections=REPORT_PROJECTIONS)
     ahead = forecast(state, now, days, max_projections=REPORT_PROJECTIONS)
-    so_far = cost_so_far(ledger_so_far(session), len(state.venues))
+    so_far = cost_so_far(ledger_so_far(session, since=now - timedelta(days=365)), len(state.venues))
     return [
-        {"period": "so far (api_calls ledger)", **so_far},
+        {"period": "last 365 days (api_calls ledger)", **so_far},
         {
             "period": f"forecast, next {days} days",
             "since": now.isoformat(timespec="seconds"),

@@ -140,8 +140,9 @@ class LedgerSoFar:
         return max((self.last - self.first).total_seconds() / 86400.0, 1.0)
 
 
-def ledger_so_far(session: Session) -> LedgerSoFar:
-    """Calls and dollars per provider and endpoint, and the span of the ledger (one grouped query)."""
+def ledger_so_far(session: Session, since: datetime | None = None) -> LedgerSoFar:
+    """Calls and dollars per provider and endpoint, and the span of the ledger (one grouped query); with `since`,
+    only the calls made from then on."""
     paid = func.sum(func.cast(ApiCallRow.cost > 0, Integer))
     stmt = select(
         ApiCallRow.provider, ApiCallRow.endpoint, func.count(), func.sum(ApiCallRow.cost),
@@ -149,6 +150,8 @@ def ledger_so_far(session: Session) -> LedgerSoFar:
             ApiCallRow.error_type.is_(None)
         ),
     ).group_by(ApiCallRow.provider, ApiCallRow.endpoint)
+    if since is not None:
+        stmt = stmt.where(ApiCallRow.called_at >= since)
     calls: dict[str, int] = defaultdict(int)
     dollars: dict[str, float] = defaultdict(float)
     by_endpoint: dict[tuple[str, str], int] = {}

@@ -38,8 +38,9 @@ def test_the_report_shows_cost_per_venue_year_so_far_and_the_forecast(spent) -> 
     span = (last - first).total_seconds() / 86400
     assert 2.0 <= span < 2.1 and so_far["venues"] == ahead["venues"] == 24
     assert so_far["calls"] == calls and so_far["dollars"] == pytest.approx(dollars, abs=1e-4)
-    assert so_far["calls_per_venue_year"] == pytest.approx(calls * 365 / span / 24, rel=0.01)
-    assert so_far["dollars_per_venue_year"] == pytest.approx(dollars * 365 / span / 24, rel=0.01)
+    # a ledger younger than a year is the year so far, per venue: never a first enrichment's day times 365
+    assert so_far["calls_per_venue_year"] == pytest.approx(calls / 24, abs=0.01)
+    assert so_far["dollars_per_venue_year"] == pytest.approx(dollars / 24, abs=1e-4)
     # ahead: Nottingham never asked, Norwich never listed, Exeter's listings backing off: calls and Google dollars
     assert ahead["days"] == 365 and ahead["calls"] > 0 and ahead["dollars_per_venue_year"] > 0
     numbers = summary_numbers(report)
@@ -53,4 +54,15 @@ def test_the_cli_markdown_report_shows_both_numbers(spent, tmp_path, capsys, mon
     assert main(["--db-url", spent, "report", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert "| cost_per_venue_year_so_far_usd |" in out and "| cost_per_venue_year_forecast_usd |" in out
-    assert "so far (api_calls ledger)" in out and "forecast, next 365 days" in out
+    assert "last 365 days (api_calls ledger)" in out and "forecast, next 365 days" in out
+
+
+def test_calls_older_than_a_year_are_not_in_the_cost_so_far(spent) -> None:
+    with session_scope(spent) as session:
+        calls = session.scalar(select(func.count()).select_from(ApiCallRow))
+        old = session.scalars(select(ApiCallRow).limit(5)).all()
+        for row in old:  # five calls made more than a year before the report
+            row.called_at = datetime.now(UTC) - timedelta(days=400)
+    with session_scope(spent) as session:
+        so_far, _ = build_report(session, {"foursquare": 500})["cost_per_venue_year"]
+    assert so_far["calls"] == calls - 5
