@@ -239,12 +239,22 @@ def split_address(address: str | None, *, postcode: str | None = None, city: str
 
 
 def _is_town_or_postcode(part: str, postcode: str | None, city: str | None) -> bool:
-    """An address part that names the town or the postcode (or a US state and ZIP), not the street."""
+    """An address part that names the town or the postcode (or a US state and ZIP), not the street: also the
+    two together in either order ("10997 Berlin", Foursquare's formatted_address), where what is left beside
+    the town is one number, a postcode."""
     if city and part == fold(city):
         return True
     if postcode and normalize_postcode(part) == normalize_postcode(postcode):
         return True
-    return bool(_STATE_ZIP_RE.match(part))
+    if _STATE_ZIP_RE.match(part):
+        return True
+    town = fold(city)
+    if town and f" {town} " in f" {part} ":
+        rest = f" {part} ".replace(f" {town} ", " ").split()
+        if postcode and normalize_postcode(" ".join(rest)) == normalize_postcode(postcode):
+            return True
+        return len(rest) == 1 and rest[0].isdigit()
+    return False
 
 
 def _clean_numbers(address: str) -> str:

@@ -210,14 +210,21 @@ def test_house_number_forms(address: str, expected: tuple[str, str]) -> None:
     ("address", "postcode", "city"),
     [
         (", Pittsburgh, 15228", "15228", "Pittsburgh"),  # a Geo-ER Foursquare place without a street
-        ("Pittsburgh, PA 15213", None, None),  # Foursquare's formatted_address without a street
+        ("Pittsburgh, PA 15213", None, None),  # a US formatted line without a street
         ("Edinburgh, EH6 8RG", "EH6 8RG", "Edinburgh"),
+        ("10997 Berlin", None, "Berlin"),  # the documented formatted_address form (street, postcode town), no street
+        ("Edinburgh EH6 8RG", "EH6 8RG", "Edinburgh"),
     ],
 )
 def test_a_postcode_or_the_town_is_never_read_as_a_house_number(
     address: str, postcode: str | None, city: str | None
 ) -> None:
     assert split_address(address, postcode=postcode, city=city)[0] == ""
+
+
+def test_the_documented_foursquare_address_keeps_its_house_number() -> None:
+    # location.formatted_address of Foursquare's place search example (contracts/fixtures/foursquare/places_search.json)
+    assert split_address("Oranienstraße 6, 10997 Berlin", postcode="10997", city="Berlin") == ("6", "oranienstrasse")
 
 
 def test_a_place_without_a_street_does_not_disagree_on_the_house_number() -> None:
