@@ -63,10 +63,7 @@ def render(out: Any) -> str:
             f"{out.gallery_start:.2f} -> {out.gallery_end:.2f}"
         ),
     ]
-    from venue_pipeline.cost_simulate import (  # the schedule's bounds
-        CITIES_PER_TICK,
-        VENUES_PER_CITY_PER_TICK,
-    )
+    from venue_pipeline.store.reenrichment import CITIES_PER_TICK, VENUES_PER_CITY_PER_TICK  # the schedule's bounds
 
     over = out.days_over(CITIES_PER_TICK * VENUES_PER_CITY_PER_TICK)  # the forecast does not model them
     if over:

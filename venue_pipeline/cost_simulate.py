@@ -7,7 +7,7 @@ assets call (not Dagster itself):
 - at the start, the new-venues sensor: a city run (IDs, discovery, uploads) for the venues without any provider row;
 - 04:00 UTC, the daily retry schedule: `run_retries` when a failure is due;
 - 05:00 UTC, the re-enrichment schedule: quota-deferred work and stale venues, `CITIES_PER_TICK` cities and
-  `VENUES_PER_CITY_PER_TICK` venues each (defs/schedules.py's selection through the same store queries), each
+  `VENUES_PER_CITY_PER_TICK` venues each (store/reenrichment.py due_venues, the deployed schedule's own selection), each
   city through `run_provider_ids` -> `run_discovery` -> `run_uploads` on its venues.
 
 A day with nothing due runs no stage (a few indexed counts). The calls are the copy's `api_calls` ledger rows of the
@@ -32,9 +32,6 @@ from typing import Any
 from venue_pipeline.providers.registry import PROVIDERS
 from venue_pipeline.store.simulation import EndpointCalls
 
-# The schedule's bounds (defs/schedules.py, which imports Dagster; a test keeps the two equal)
-CITIES_PER_TICK = 5
-VENUES_PER_CITY_PER_TICK = 200
 RETRY_AT = dtime(4, 0)
 REENRICH_AT = dtime(5, 0)
 DAY = timedelta(days=1)
@@ -170,23 +167,12 @@ def _figures(db_url: str) -> StateFigures:
 
 
 def _schedule_requests(db_url: str, now: datetime) -> list[tuple[str, list[int]]]:
-    """What reenrich_stale_venues_schedule would launch at `now`: (city, venue ids), from the same store queries."""
+    """What reenrich_stale_venues_schedule would launch at `now`: (city, venue ids), by the schedule's own selection."""
     from venue_pipeline.store.db import session_scope
-    from venue_pipeline.store.provider_ids import owed_cities, owed_venue_ids
-    from venue_pipeline.store.venues import stale_cities, stale_venue_ids
+    from venue_pipeline.store.reenrichment import due_venues
 
     with session_scope(db_url) as session:
-        due: dict[str, int] = dict(owed_cities(session, CITIES_PER_TICK))
-        for city, count in stale_cities(session, now, CITIES_PER_TICK):
-            due[city] = due.get(city, 0) + count
-        requests = []
-        for city in sorted(due, key=lambda c: (-due[c], c))[:CITIES_PER_TICK]:
-            owed = owed_venue_ids(session, city, VENUES_PER_CITY_PER_TICK)
-            stale = [v for v in stale_venue_ids(session, city, now, VENUES_PER_CITY_PER_TICK) if v not in owed]
-            ids = sorted((owed + stale)[:VENUES_PER_CITY_PER_TICK])
-            if ids:
-                requests.append((city, ids))
-    return requests
+        return due_venues(session, now)
 
 
 class _Replay:

@@ -41,7 +41,7 @@ def test_forecast_refuses_a_json_path_in_a_missing_folder(env, tmp_path, capsys)
 
 
 def test_forecast_warns_when_the_schedule_could_not_look_at_that_many_venues(env, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("venue_pipeline.cost_simulate.VENUES_PER_CITY_PER_TICK", 1)  # 5 cities x 1 venue a day
+    monkeypatch.setattr("venue_pipeline.store.reenrichment.VENUES_PER_CITY_PER_TICK", 1)  # 5 cities x 1 venue a day
     assert main(["cost", "forecast", "--days", "3", "--start", "2027-03-02", "--db-url", env]) == 0
     out = capsys.readouterr().out
     assert "warning: on 1 day the forecast looks at more venues than the re-enrichment schedule" in out

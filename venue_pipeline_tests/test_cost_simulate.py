@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from venue_pipeline.cli import import_file, main
-from venue_pipeline.cost_simulate import CITIES_PER_TICK, VENUES_PER_CITY_PER_TICK
 from venue_pipeline.demo import limited_demo_csv
 from venue_pipeline.store.db import dispose_engines, session_scope
 from venue_pipeline.store.schema import ApiCallRow, ProviderIdRow
@@ -97,12 +96,6 @@ def test_back_off_stops_repeat_listings(simulated) -> None:
     assert between(28, 34) >= pairs * 0.7  # 30 days on: the listings that brought photos are due again
     assert held > pairs / 2 and between(58, DAYS) < between(28, 34) / 3  # 60 days on: most are backed off
     assert sum(listings.values()) < 2.5 * pairs  # against 3 rounds and weekly thin galleries without it
-
-
-def test_the_schedule_bounds_are_the_deployed_schedules() -> None:
-    from venue_pipeline.defs import schedules
-
-    assert (CITIES_PER_TICK, VENUES_PER_CITY_PER_TICK) == (schedules.CITIES_PER_TICK, schedules.VENUES_PER_CITY_PER_TICK)
 
 
 def test_a_postgresql_state_is_copied_into_sqlite_and_left_untouched(pg_url, tmp_path, monkeypatch) -> None:
