@@ -141,3 +141,32 @@ def test_image_store_choice_is_checked(db_url, tmp_path):
         asyncio.run(open_with(image_store="imagekit"))
     with pytest.raises(ValueError, match="'local' or 'imagekit'"):
         asyncio.run(open_with(image_store="s3"))
+
+
+def test_an_http_request_does_not_go_through_the_import_system():
+    """httpcore imports sniffio on every lock and event it sets up (encode/httpcore#1103): without the package a
+    failed import, never cached, scanned sys.path several times a request (issue 14's throughput)."""
+    import sys
+
+    from httpcore._synchronization import AsyncEvent, AsyncLock
+
+    looked_up: list[str] = []
+
+    class Recorder:
+        def find_spec(self, name, path=None, target=None):  # noqa: ANN001 - the meta path finder protocol
+            looked_up.append(name)
+            return None
+
+    async def primitives() -> None:
+        for _ in range(20):
+            async with AsyncLock():
+                event = AsyncEvent()
+                event.set()
+                await event.wait()
+
+    sys.meta_path.insert(0, Recorder())
+    try:
+        asyncio.run(primitives())
+    finally:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, Recorder)]
+    assert "sniffio" not in looked_up
