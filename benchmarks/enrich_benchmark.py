@@ -650,7 +650,7 @@ def write_markdown(path: Path, r: dict[str, Any]) -> None:
         "",
         "All terms: " + "; ".join(f"{k} = {v:g} s" for k, v in b["terms"].items()),
         "",
-        f"CPU during the run: the demo process (pipeline and Dagster) {r['cpu']['demo_s']:g} s, the sandbox server "
+        f"CPU during the run: the demo process (pipeline and Dagster, with its upload worker) {r['cpu']['demo_s']:g} s, the sandbox server "
         f"(answers and renders every photo) {r['cpu']['sandbox_s']:g} s, on {r['cpu']['cores']} cores shared with "
         f"other work: together {(r['cpu']['demo_s'] + r['cpu']['sandbox_s']) / r['cpu']['cores']:.1f} s of the "
         "cores' wall time.",

@@ -118,6 +118,12 @@ class CityGalleriesConfig(dg.Config):
     provider_ids: ProviderIdsConfig = Field(default_factory=ProviderIdsConfig, description="The ID stage.")
     discovered_photos: DiscoveryConfig = Field(default_factory=DiscoveryConfig, description="Photo discovery.")
     uploaded_images: UploadConfig = Field(default_factory=UploadConfig, description="The uploads (or retries).")
+    upload_worker: str = Field(
+        default="auto",
+        description="Where the pipelined flow runs its uploads: process (a process of their own, so they do not "
+        "share one interpreter with the ID and discovery stages), thread, or auto (a process when the providers are "
+        "reached over the network, live or a sandbox server; a thread with the in-process sandbox).",
+    )
 
     def pipelined(self, selected: set[str]) -> bool:
         """The three stages run as one pipelined flow only when all three are selected, over the same venues, and
@@ -231,6 +237,7 @@ def pipelined(
             discovery=config.discovered_photos.stage_options(),
             uploads=config.uploaded_images.stage_options(),
             run_id=context.run_id,
+            upload_worker=config.upload_worker,
         ),
     )
     by_stage = {"provider_ids": [f.ids for f in flows], "discovered_photos": [f.discovery for f in flows],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import queue
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 Part = tuple[int, str | None]  # (venue id, provider), provider None: the whole venue, or what is left of it
 _END: Part = (-1, None)  # no venue id is negative
@@ -28,6 +28,11 @@ class Handoff:
     def close(self) -> None:
         """The producer is done, finished or failed: nothing more will come."""
         self._queue.put(_END)
+
+    def drain(self) -> Iterator[Part]:
+        """Each part as it is put, blocking until the next one (a thread that only passes them on)."""
+        while (item := self._queue.get()) != _END:
+            yield item
 
     async def parts(self, poll_s: float = 0.2) -> AsyncIterator[Part]:
         """Each (venue id, provider) as soon as it is put; waits in a worker thread at most `poll_s` at a time, so a
