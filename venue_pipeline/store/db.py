@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -102,6 +103,10 @@ def drop_database(url: str, admin_url: str) -> None:
 
 
 def _alembic_config(engine: Engine) -> Config:
+    # Alembic is imported where a migration is read or run, not with every store user (a quarter of a second
+    # of start-up for each process, the flow's upload worker among them)
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -152,6 +157,8 @@ def upgrade(url: str, revision: str = "head") -> str | None:
     revision once: SQLite takes an flock on `<db>.lock` around the whole upgrade, PostgreSQL takes the
     transaction-scoped advisory lock MIGRATION_LOCK_KEY inside the migration connection (migrations/env.py)
     before Alembic reads or creates alembic_version."""
+    from alembic import command
+
     engine = get_engine(url)
     lock_path = _sqlite_lock_path(url)
     if lock_path is None:
@@ -174,12 +181,16 @@ def ensure_schema(url: str) -> None:
 
 def current_revision(url: str) -> str | None:
     """The schema revision the database is at (None before the first upgrade)."""
+    from alembic.runtime.migration import MigrationContext
+
     with get_engine(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
     """The newest revision this version of the code ships."""
+    from alembic.script import ScriptDirectory
+
     engine = create_engine("sqlite://")
     return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
