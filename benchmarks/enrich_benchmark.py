@@ -48,6 +48,7 @@ import platform
 import queue
 import re
 import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -331,7 +332,7 @@ def request_log(port: int) -> list[dict[str, Any]]:
 
 
 def run_demo(children: Children, env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    argv = [*cli(), "demo", "--city", args.city, "--faults", args.faults]
+    argv = [*shlex.split(args.profile_with), *cli(), "demo", "--city", args.city, "--faults", args.faults]
     if args.limit_per_city:
         argv += ["--limit-per-city", str(args.limit_per_city)]
     t0 = time.time()
@@ -689,6 +690,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-handshake", action="store_true", help="no extra round trip when a connection opens")
     p.add_argument("--faults", default="none", help="sandbox fault mix (server and demo)")
     p.add_argument("--seed", type=int, default=7, help="sandbox seed (the demo's default is 7)")
+    p.add_argument(
+        "--profile-with", default="", metavar="CMD",
+        help="a command the demo runs under, e.g. 'py-spy record --subprocesses --gil --format raw -o prof.txt --' "
+        "(its CPU then counts as the demo's)",
+    )
     p.add_argument("--timeout", type=float, default=1800.0, help="give up on the demo after this many seconds")
     p.add_argument("--out-dir", type=Path, default=RESULTS)
     p.add_argument("--keep-home", action="store_true", help="keep the temporary VENUE_PIPELINE_HOME")
