@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy.engine import make_url
@@ -85,6 +86,7 @@ def run_uploads_in_worker(
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         close_fds=True,
+        env=_worker_env(),
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
@@ -104,6 +106,15 @@ def run_uploads_in_worker(
     summary.duration_s = round(time.monotonic() - t0, 2)
     progress_log.info("%s (%.1fs)", summary.progress(), summary.duration_s)
     return summary
+
+
+def _worker_env() -> dict[str, str]:
+    """This environment, with the folder this package was imported from first on the path: a code location loaded
+    from its working directory (workspace.yaml) need not be installed for its worker to import it."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+    return env
 
 
 def _send_all(pipe: IO[bytes], job: UploadJob, parts: Handoff) -> None:
