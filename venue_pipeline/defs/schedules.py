@@ -6,7 +6,7 @@ import dagster as dg
 
 from venue_pipeline.defs.jobs import enrich_city_job, retry_job
 from venue_pipeline.defs.resources import VenueStore
-from venue_pipeline.defs.run_config import venue_run_config
+from venue_pipeline.defs.run_config import venue_run_request
 from venue_pipeline.store.reenrichment import due_venues
 
 daily_retry_schedule = dg.ScheduleDefinition(
@@ -37,12 +37,7 @@ def reenrich_stale_venues_schedule(context: dg.ScheduleEvaluationContext, venue_
         now = now.replace(tzinfo=timezone.utc)
     with venue_store.session() as session:
         requests = [
-            dg.RunRequest(
-                run_key=f"reenrich:{now:%Y-%m-%d}:{city}",
-                partition_key=city,
-                run_config=venue_run_config(ids),
-                tags={"trigger": "reenrich_stale", "venues": str(len(ids))},
-            )
+            venue_run_request(f"reenrich:{now:%Y-%m-%d}:{city}", city, ids, "reenrich_stale")
             for city, ids in due_venues(session, now)
         ]
     if not requests:

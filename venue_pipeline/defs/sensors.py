@@ -5,7 +5,7 @@ import dagster as dg
 from venue_pipeline.defs.jobs import enrich_city_job
 from venue_pipeline.defs.partitions import cities_partitions
 from venue_pipeline.defs.resources import VenueStore
-from venue_pipeline.defs.run_config import venue_run_config
+from venue_pipeline.defs.run_config import venue_run_request
 from venue_pipeline.local_runs import reap_dead_runs
 from venue_pipeline.store import images, provider_ids, reports, venues
 
@@ -41,12 +41,7 @@ def new_venues_sensor(context: dg.SensorEvaluationContext, venue_store: VenueSto
     context.log.info(f"{len(fresh)} new venues (backlog {backlog}) in {len(by_city)} cities; cursor {cursor} -> {last}")
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(
-                run_key=f"new-venues:{city}:{last}",
-                partition_key=city,
-                run_config=venue_run_config(venue_ids),
-                tags={"trigger": "new_venues", "venues": str(len(venue_ids))},
-            )
+            venue_run_request(f"new-venues:{city}:{last}", city, venue_ids, "new_venues")
             for city, venue_ids in sorted(by_city.items())
         ],
         dynamic_partitions_requests=[cities_partitions.build_add_request(new_cities)] if new_cities else [],

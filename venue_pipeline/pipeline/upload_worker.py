@@ -25,12 +25,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy.engine import make_url
-
 from venue_pipeline.pipeline.common import progress_log
 from venue_pipeline.pipeline.handoff import Handoff
 from venue_pipeline.pipeline.uploads import UploadSummary, run_uploads
 from venue_pipeline.services import Settings
+from venue_pipeline.store.db import in_memory
 
 WORKER_MODES = ("auto", "thread", "process")
 ORPHANED_EXIT = 75  # the worker's exit status when the flow's process vanished before saying "no more parts"
@@ -55,18 +54,13 @@ def uses_process(settings: Settings, mode: str) -> bool:
     lives in this process and that a second process would only copy)."""
     if mode not in WORKER_MODES:
         raise ValueError(f"upload_worker must be one of {', '.join(WORKER_MODES)}, not {mode!r}")
-    shared_db = _database_outlives_process(settings.db_url)
+    shared_db = not in_memory(settings.db_url)
     if mode == "process" and not shared_db:
         raise ValueError("upload_worker=process needs a database file or server: an in-memory SQLite database "
                          "is private to one process")
     if mode == "auto":
         return shared_db and (settings.provider_mode == "live" or bool(settings.sandbox_url))
     return mode == "process"
-
-
-def _database_outlives_process(db_url: str) -> bool:
-    url = make_url(db_url)
-    return url.get_backend_name() != "sqlite" or bool(url.database and url.database != ":memory:")
 
 
 def run_uploads_in_worker(

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 
 from venue_pipeline.core.ports import ApiCall
 from venue_pipeline.store import limiter
-from venue_pipeline.store.db import get_engine
+from venue_pipeline.store.db import get_engine, in_memory
 from venue_pipeline.store.limiter import Slot, utc_day
 from venue_pipeline.store.schema import ApiCallRow
 
@@ -60,8 +60,7 @@ class DbCallLedger:
     @property
     def thread_safe(self) -> bool:
         """False for an in-memory SQLite database, whose tables only its one connection (thread) sees."""
-        url = self.engine.url
-        return not (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"))
+        return not in_memory(self.db_url)
 
     @contextmanager
     def _writing(self) -> Iterator[Engine]:

@@ -143,9 +143,15 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def in_memory(url: str) -> bool:
+    """An in-memory SQLite database: only its one connection, in one process, sees its tables."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def _sqlite_lock_path(url: str) -> Path | None:
     parsed = make_url(normalize_url(url))
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+    if parsed.get_backend_name() != "sqlite" or in_memory(url):
         return None
     return Path(f"{parsed.database}.lock")
 

@@ -35,12 +35,23 @@ def _images(db_url: str) -> Counter:
         return Counter(s.execute(select(VenueImageRow.provider, VenueImageRow.status, VenueImageRow.cdn_path)).all())
 
 
-def test_uploads_in_a_worker_process_store_what_the_thread_stores(city_db, tmp_path) -> None:
+def test_uploads_in_a_worker_process_store_what_the_thread_stores(city_db, tmp_path, monkeypatch) -> None:
+    started: list[list[str]] = []
+    popen = subprocess.Popen
+
+    def recording(argv, *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(list(argv))
+        return popen(argv, *args, **kwargs)
+
+    monkeypatch.setattr("venue_pipeline.pipeline.upload_worker.subprocess.Popen", recording)
     worker = run_city_flow(_settings(city_db, tmp_path, "worker_images"), "exeter", upload_worker="process")
+    assert [argv[-1] for argv in started] == ["venue_pipeline.pipeline.upload_worker"]  # one worker, this city's
+    started.clear()
     other = f"sqlite:///{tmp_path / 'thread.db'}"
     upgrade(other)
     import_file(other, limited_demo_csv(8, tmp_path / "subset2.csv"), "open_pubs", quiet=True)
     thread = run_city_flow(_settings(other, tmp_path, "thread_images"), "exeter", upload_worker="thread")
+    assert started == []  # the thread mode starts no process
     assert _images(city_db) == _images(other)
     assert worker.uploads.uploaded == thread.uploads.uploaded and sum(worker.uploads.uploaded.values()) > 0
     assert worker.uploads.calls == thread.uploads.calls and worker.uploads.images == thread.uploads.images
